@@ -1,0 +1,90 @@
+/*
+ * main.c: `mandate`, the command-line tool.  Dispatches to subcommands and
+ * holds the help texts (`mandate help <command>`).
+ */
+#include <stdio.h>
+#include <string.h>
+
+#include "cmd.h"
+
+#define MANDATE_VERSION "0.1.0"
+
+static const struct help {
+    const char *command;
+    const char *text;
+} helps[] = {
+    {"", "usage: mandate <command> [args]\n"
+         "\n"
+         "commands:\n"
+         "  cedar authorize    decide one request against Cedar policies\n"
+         "  cedar run-tests    run Cedar integration-test files\n"
+         "  cedar check-parse  check that policies (and a schema) parse\n"
+         "  help <command>     show help for a command\n"
+         "  version            print the version\n"},
+    {"cedar", "usage: mandate cedar <authorize|run-tests|check-parse> [args]\n"
+              "  see `mandate help cedar authorize` and friends\n"},
+    {"cedar authorize",
+     "usage: mandate cedar authorize --policies P.cedar --entities E.json [--schema S] --request R.json\n"
+     "\n"
+     "Decides one request.  R.json holds {\"principal\": {\"type\",\"id\"}, \"action\": {...},\n"
+     "\"resource\": {...}, \"context\": {...}}.  With --schema (Cedar text, or JSON when the\n"
+     "file name ends in .json) entities and context are parsed with the schema and the\n"
+     "request is validated against it (--no-validate skips request validation).\n"
+     "Prints {\"decision\":\"allow\"|\"deny\",\"reasons\":[...],\"errors\":[{\"policy\",\"message\"}]}.\n"
+     "Exit status: 0 allow, 2 deny, 1 usage or input error.\n"},
+    {"cedar run-tests", "usage: mandate cedar run-tests [--root DIR] [--verbose] [--files-from LIST|-] FILE.json...\n"
+                        "\n"
+                        "Runs Cedar integration-test files (the cedar-integration-tests format); paths\n"
+                        "inside them are relative to --root.  Compares the decision, the reasons (as a\n"
+                        "set) and the erroring policy ids (as a set) for every request, prints each\n"
+                        "disagreement and ends with `N passed, N failed` counting requests.\n"
+                        "Exit status: 0 when all agree, 1 otherwise.\n"},
+    {"cedar check-parse", "usage: mandate cedar check-parse --policies P.cedar [--schema S]\n"
+                          "\n"
+                          "Exits 0 when the files parse; otherwise prints each error as\n"
+                          "file:line:col: message and exits 1.\n"},
+};
+
+void md_cmd_help(const char *command)
+{
+    for (size_t i = 0; i < sizeof(helps) / sizeof(helps[0]); i++)
+        if (strcmp(helps[i].command, command) == 0) {
+            fputs(helps[i].text, stdout);
+            return;
+        }
+    fprintf(stderr, "mandate: no help for `%s`\n", command);
+}
+
+int main(int argc, char **argv)
+{
+    if (argc < 2) {
+        md_cmd_help("");
+        return 1;
+    }
+    const char *cmd = argv[1];
+    if (strcmp(cmd, "cedar") == 0) return md_cmd_cedar(argc - 1, argv + 1);
+    if (strcmp(cmd, "version") == 0 || strcmp(cmd, "--version") == 0) {
+        printf("mandate %s\n", MANDATE_VERSION);
+        return 0;
+    }
+    if (strcmp(cmd, "help") == 0 || strcmp(cmd, "--help") == 0 || strcmp(cmd, "-h") == 0) {
+        if (argc == 2) {
+            md_cmd_help("");
+            return 0;
+        }
+        char buf[256] = "";
+        for (int i = 2; i < argc; i++) {
+            if (i > 2) strncat(buf, " ", sizeof(buf) - strlen(buf) - 1);
+            strncat(buf, argv[i], sizeof(buf) - strlen(buf) - 1);
+        }
+        for (size_t i = 0; i < sizeof(helps) / sizeof(helps[0]); i++)
+            if (strcmp(helps[i].command, buf) == 0) {
+                fputs(helps[i].text, stdout);
+                return 0;
+            }
+        fprintf(stderr, "mandate: unknown command `%s`\n", buf);
+        return 1;
+    }
+    fprintf(stderr, "mandate: unknown command `%s` (see `mandate help`)\n", cmd);
+    return 1;
+}
