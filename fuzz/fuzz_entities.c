@@ -9,12 +9,13 @@
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
-static const char schema_text[] = "entity Group in [Group] { name?: String };\n"
-                                  "entity User in [Group] { age: Long, ip?: ipaddr, score?: decimal, "
-                                  "at?: datetime, d?: duration, friends?: Set<User>, rec?: { a: Long, b?: Bool } } "
-                                  "tags String;\n"
-                                  "entity Color enum [\"red\", \"green\"];\n"
-                                  "action view appliesTo { principal: [User], resource: [Group] };\n";
+static const char schema_text[] =
+    "entity Group in [Group] { name?: String };\n"
+    "entity User in [Group] { age: Long, ip?: ipaddr, score?: decimal, "
+    "at?: datetime, d?: duration, friends?: Set<User>, rec?: { a: Long, b?: Bool } } "
+    "tags String;\n"
+    "entity Color enum [\"red\", \"green\"];\n"
+    "action view appliesTo { principal: [User], resource: [Group] };\n";
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
@@ -25,10 +26,12 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     for (int with = 0; with < 2; with++) {
         md_entities_t *es = NULL;
         md_err_clear(&err);
-        if (md_entities_parse_json((const char *)data, size, "fuzz", with ? schema : NULL, &es, &err) != MD_OK)
+        if (md_entities_parse_json((const char *)data, size, "fuzz", with ? schema : NULL, &es, &err) !=
+            MD_OK)
             continue;
         for (uint32_t i = 0; i < es->n; i++)
-            for (uint32_t k = 0; k < es->n; k++) (void)md_entities_in(es, es->list[i].uid, es->list[k].uid);
+            for (uint32_t k = 0; k < es->n; k++)
+                (void)md_entities_in(es, es->list[i].uid, es->list[k].uid);
         md_entities_free(es);
     }
     return 0;

@@ -19,13 +19,15 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
     static md_entities_t *es;
     md_err_t err = {0};
-    if (es == NULL && md_entities_parse_json(entities_json, sizeof(entities_json) - 1, "fuzz", NULL, &es, &err))
+    if (es == NULL &&
+        md_entities_parse_json(entities_json, sizeof(entities_json) - 1, "fuzz", NULL, &es, &err))
         abort();
     md_policyset_t *ps = NULL;
     if (md_policyset_parse((const char *)data, size, "fuzz", &ps, &err) != MD_OK) return 0;
     md_buf_t b;
     md_buf_init(&b);
-    for (uint32_t i = 0; i < ps->npolicies; i++) md_policy_to_cedar(&b, ps->policies[i]);
+    for (uint32_t i = 0; i < ps->npolicies; i++)
+        md_policy_to_cedar(&b, ps->policies[i]);
     md_buf_free(&b);
     md_arena_t arena;
     md_arena_init(&arena, 4096);

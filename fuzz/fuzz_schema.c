@@ -17,8 +17,10 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     if (rc == MD_OK) {
         md_buf_t b;
         md_buf_init(&b);
-        for (uint32_t i = 0; i < s->netypes; i++) md_ty_to_cedar(&b, s->etypes[i].shape);
-        for (uint32_t i = 0; i < s->nactions; i++) md_ty_to_cedar(&b, s->actions[i].context);
+        for (uint32_t i = 0; i < s->netypes; i++)
+            md_ty_to_cedar(&b, s->etypes[i].shape);
+        for (uint32_t i = 0; i < s->nactions; i++)
+            md_ty_to_cedar(&b, s->actions[i].context);
         md_buf_free(&b);
         md_schema_free(s);
     }

@@ -34,7 +34,8 @@ static md_schema_t *load_schema(const char *path, int json_format, md_err_t *err
     md_schema_t *s = NULL;
     if (md_file_read(path, FILE_LIMIT, &text, &len, err) != MD_OK) return NULL;
     bool js = json_format > 0 || (json_format < 0 && has_suffix(path, ".json"));
-    int rc = js ? md_schema_parse_json(text, len, path, &s, err) : md_schema_parse_cedar(text, len, path, &s, err);
+    int rc =
+        js ? md_schema_parse_json(text, len, path, &s, err) : md_schema_parse_cedar(text, len, path, &s, err);
     free(text);
     return rc == MD_OK ? s : NULL;
 }
@@ -66,23 +67,75 @@ static md_entities_t *load_entities(const char *path, const md_schema_t *schema,
     return rc == MD_OK ? es : NULL;
 }
 
+/*
+ * Template links, in the Cedar CLI's format:
+ * [{"template_id": "policy0", "link_id": "alice-docs",
+ *   "args": {"?principal": "User::\"alice\"", "?resource": {"type": "Folder", "id": "docs"}}}]
+ */
+static int load_links(md_policyset_t *ps, const char *path, md_err_t *err)
+{
+    json_error_t je;
+    json_t *j = md_json_load_file(path, &je);
+    int rc = MD_EINVAL;
+    md_arena_t tmp;
+    md_arena_init(&tmp, 4096);
+    if (j == NULL) {
+        md_err_set(err, MD_EINVAL, "%s:%d:%d: invalid JSON: %s", path, je.line, je.column, je.text);
+        goto out;
+    }
+    if (!json_is_array(j)) {
+        md_err_set(err, MD_EINVAL, "%s: expected an array of links", path);
+        goto out;
+    }
+    for (size_t i = 0; i < json_array_size(j); i++) {
+        const json_t *l = json_array_get(j, i), *args = json_object_get(l, "args");
+        const json_t *tid = json_object_get(l, "template_id"), *lid = json_object_get(l, "link_id");
+        if (!json_is_string(tid) || !json_is_string(lid) || (args && !json_is_object(args))) {
+            md_err_set(err, MD_EINVAL, "%s: link %zu: expected {\"template_id\", \"link_id\", \"args\"}",
+                       path, i);
+            goto out;
+        }
+        const md_uid_t *slot[2] = {NULL, NULL};
+        static const char *const names[2] = {"?principal", "?resource"};
+        for (int k = 0; k < 2; k++) {
+            const json_t *v = args ? json_object_get(args, names[k]) : NULL;
+            char where[64];
+            snprintf(where, sizeof(where), "link %zu %s", i, names[k]);
+            if (v == NULL) continue;
+            if (json_is_string(v)
+                    ? md_uid_parse(json_string_value(v), json_string_length(v), &tmp, &slot[k], err) != MD_OK
+                    : md_json_to_uid(v, &tmp, where, &slot[k], err) != MD_OK) {
+                md_err_set(err, MD_EINVAL, "%s: link %zu: bad %s", path, i, names[k]);
+                goto out;
+            }
+        }
+        md_str_t t = {json_string_value(tid), json_string_length(tid)};
+        md_str_t n = {json_string_value(lid), json_string_length(lid)};
+        if (md_policyset_link(ps, t, n, slot[0], slot[1], err) != MD_OK) goto out;
+    }
+    rc = md_policyset_index(ps) == MD_OK ? MD_OK : md_err_set(err, MD_ENOMEM, "out of memory");
+out:
+    json_decref(j);
+    md_arena_free(&tmp);
+    return rc;
+}
+
 /* ---- authorize ---- */
 
 static int cmd_authorize(int argc, char **argv)
 {
-    static const struct option opts[] = {{"policies", required_argument, NULL, 'p'},
-                                         {"entities", required_argument, NULL, 'e'},
-                                         {"schema", required_argument, NULL, 's'},
-                                         {"request", required_argument, NULL, 'r'},
-                                         {"no-validate", no_argument, NULL, 'n'},
-                                         {"help", no_argument, NULL, 'h'},
-                                         {NULL, 0, NULL, 0}};
-    const char *pp = NULL, *ep = NULL, *sp = NULL, *rp = NULL;
+    static const struct option opts[] = {
+        {"policies", required_argument, NULL, 'p'}, {"entities", required_argument, NULL, 'e'},
+        {"schema", required_argument, NULL, 's'},   {"request", required_argument, NULL, 'r'},
+        {"links", required_argument, NULL, 'l'},    {"no-validate", no_argument, NULL, 'n'},
+        {"help", no_argument, NULL, 'h'},           {NULL, 0, NULL, 0}};
+    const char *pp = NULL, *ep = NULL, *sp = NULL, *rp = NULL, *lp = NULL;
     bool validate = true;
     int c, status = 1;
     optind = 1;
-    while ((c = getopt_long(argc, argv, "p:e:s:r:nh", opts, NULL)) != -1) {
+    while ((c = getopt_long(argc, argv, "p:e:s:r:l:nh", opts, NULL)) != -1) {
         switch (c) {
+        case 'l': lp = optarg; break;
         case 'p': pp = optarg; break;
         case 'e': ep = optarg; break;
         case 's': sp = optarg; break;
@@ -93,7 +146,8 @@ static int cmd_authorize(int argc, char **argv)
         }
     }
     if (pp == NULL || rp == NULL || optind != argc) {
-        fprintf(stderr, "usage: mandate cedar authorize --policies P.cedar --entities E.json [--schema S] --request R.json\n");
+        fprintf(stderr, "usage: mandate cedar authorize --policies P.cedar --entities E.json [--schema S] "
+                        "--request R.json\n");
         return 1;
     }
     md_err_t err = {0};
@@ -108,6 +162,7 @@ static int cmd_authorize(int argc, char **argv)
 
     if (sp && (schema = load_schema(sp, -1, &err)) == NULL) goto fail;
     if ((ps = load_policies(pp, &err)) == NULL) goto fail;
+    if (lp && load_links(ps, lp, &err) != MD_OK) goto fail;
     if (ep) {
         if ((es = load_entities(ep, schema, &err)) == NULL) goto fail;
     } else if ((es = md_entities_new_empty()) == NULL) {
@@ -178,13 +233,21 @@ static int cmd_check_parse(int argc, char **argv)
         md_schema_free(s);
     }
     if (pp) {
+        char *text = NULL;
+        size_t len = 0;
         md_err_clear(&err);
-        md_policyset_t *ps = load_policies(pp, &err);
-        if (ps == NULL) {
+        if (md_file_read(pp, FILE_LIMIT, &text, &len, &err) != MD_OK) {
             printf("%s\n", err.msg);
+            return 1;
+        }
+        md_buf_t out;
+        md_buf_init(&out);
+        if (md_policyset_check(text, len, pp, &out, 100) > 0) {
+            fputs(out.p ? out.p : "", stdout);
             status = 1;
         }
-        md_policyset_free(ps);
+        md_buf_free(&out);
+        free(text);
     }
     return status;
 }
@@ -216,7 +279,8 @@ static bool same_ids(const json_t *expect, const md_str_t *got, uint32_t ngot)
         if (!json_is_string(x)) return false;
         md_str_t s = {json_string_value(x), json_string_length(x)};
         bool found = false;
-        for (uint32_t k = 0; k < ngot && !found; k++) found = md_str_eq(s, got[k]);
+        for (uint32_t k = 0; k < ngot && !found; k++)
+            found = md_str_eq(s, got[k]);
         if (!found) return false;
     }
     /* every produced id is expected */
@@ -318,8 +382,10 @@ static void run_one(const char *root, const char *file, tally_t *t, int verbose)
             t->failed++;
             continue;
         }
-        for (uint32_t k = 0; k < resp.nreasons; k++) reasons[k] = resp.reasons[k]->id;
-        for (uint32_t k = 0; k < resp.nerrors; k++) errors[k] = resp.errors[k].policy->id;
+        for (uint32_t k = 0; k < resp.nreasons; k++)
+            reasons[k] = resp.reasons[k]->id;
+        for (uint32_t k = 0; k < resp.nerrors; k++)
+            errors[k] = resp.errors[k].policy->id;
         bool ok_dec = want != NULL && want_allow == resp.allow;
         bool ok_reason = same_ids(json_object_get(rq, "reason"), reasons, resp.nreasons);
         bool ok_err = same_ids(json_object_get(rq, "errors"), errors, resp.nerrors);
@@ -331,7 +397,8 @@ static void run_one(const char *root, const char *file, tally_t *t, int verbose)
         md_buf_t b;
         md_buf_init(&b);
         md_buf_printf(&b, "FAIL %s: request \"%s\":", file, desc ? desc : "?");
-        if (!ok_dec) md_buf_printf(&b, " decision %s (expected %s)", resp.allow ? "allow" : "deny", want ? want : "?");
+        if (!ok_dec)
+            md_buf_printf(&b, " decision %s (expected %s)", resp.allow ? "allow" : "deny", want ? want : "?");
         if (!ok_reason) {
             char *ex = json_dumps(json_object_get(rq, "reason"), JSON_COMPACT);
             md_buf_adds(&b, " reason ");
@@ -348,8 +415,9 @@ static void run_one(const char *root, const char *file, tally_t *t, int verbose)
         }
         if (verbose)
             for (uint32_t k = 0; k < resp.nerrors; k++)
-                md_buf_printf(&b, "\n    %.*s: %.*s", (int)resp.errors[k].policy->id.n, resp.errors[k].policy->id.p,
-                              (int)resp.errors[k].message.n, resp.errors[k].message.p);
+                md_buf_printf(&b, "\n    %.*s: %.*s", (int)resp.errors[k].policy->id.n,
+                              resp.errors[k].policy->id.p, (int)resp.errors[k].message.n,
+                              resp.errors[k].message.p);
         printf("%s\n", b.p ? b.p : "");
         md_buf_free(&b);
     }
@@ -393,7 +461,8 @@ static int cmd_run_tests(int argc, char **argv)
         return 1;
     }
     tally_t t = {0};
-    for (int i = optind; i < argc; i++) run_one(root, argv[i], &t, verbose);
+    for (int i = optind; i < argc; i++)
+        run_one(root, argv[i], &t, verbose);
     if (list) {
         FILE *f = strcmp(list, "-") == 0 ? stdin : fopen(list, "r");
         if (f == NULL) {

@@ -24,21 +24,25 @@ static const struct help {
     {"cedar", "usage: mandate cedar <authorize|run-tests|check-parse> [args]\n"
               "  see `mandate help cedar authorize` and friends\n"},
     {"cedar authorize",
-     "usage: mandate cedar authorize --policies P.cedar --entities E.json [--schema S] --request R.json\n"
+     "usage: mandate cedar authorize --policies P.cedar --entities E.json [--schema S] [--links L.json]\n"
+     "                                --request R.json\n"
      "\n"
      "Decides one request.  R.json holds {\"principal\": {\"type\",\"id\"}, \"action\": {...},\n"
      "\"resource\": {...}, \"context\": {...}}.  With --schema (Cedar text, or JSON when the\n"
      "file name ends in .json) entities and context are parsed with the schema and the\n"
      "request is validated against it (--no-validate skips request validation).\n"
+     "--links links templates: [{\"template_id\": \"policy0\", \"link_id\": \"l1\",\n"
+     "\"args\": {\"?principal\": \"User::\\\"alice\\\"\", \"?resource\": {\"type\": ..., \"id\": ...}}}].\n"
      "Prints {\"decision\":\"allow\"|\"deny\",\"reasons\":[...],\"errors\":[{\"policy\",\"message\"}]}.\n"
      "Exit status: 0 allow, 2 deny, 1 usage or input error.\n"},
-    {"cedar run-tests", "usage: mandate cedar run-tests [--root DIR] [--verbose] [--files-from LIST|-] FILE.json...\n"
-                        "\n"
-                        "Runs Cedar integration-test files (the cedar-integration-tests format); paths\n"
-                        "inside them are relative to --root.  Compares the decision, the reasons (as a\n"
-                        "set) and the erroring policy ids (as a set) for every request, prints each\n"
-                        "disagreement and ends with `N passed, N failed` counting requests.\n"
-                        "Exit status: 0 when all agree, 1 otherwise.\n"},
+    {"cedar run-tests",
+     "usage: mandate cedar run-tests [--root DIR] [--verbose] [--files-from LIST|-] FILE.json...\n"
+     "\n"
+     "Runs Cedar integration-test files (the cedar-integration-tests format); paths\n"
+     "inside them are relative to --root.  Compares the decision, the reasons (as a\n"
+     "set) and the erroring policy ids (as a set) for every request, prints each\n"
+     "disagreement and ends with `N passed, N failed` counting requests.\n"
+     "Exit status: 0 when all agree, 1 otherwise.\n"},
     {"cedar check-parse", "usage: mandate cedar check-parse --policies P.cedar [--schema S]\n"
                           "\n"
                           "Exits 0 when the files parse; otherwise prints each error as\n"

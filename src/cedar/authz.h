@@ -42,8 +42,8 @@ typedef struct md_response {
 } md_response_t;
 
 /* Returns MD_OK, or MD_ENOMEM when the arena ran out (then deny). */
-int md_authorize(const md_policyset_t *ps, const md_entities_t *es, const md_request_t *req, md_arena_t *arena,
-                 md_response_t *resp) MD_WUR;
+int md_authorize(const md_policyset_t *ps, const md_entities_t *es, const md_request_t *req,
+                 md_arena_t *arena, md_response_t *resp) MD_WUR;
 
 /* Evaluate one expression (for tests and `mandate cedar eval`).  On an
  * evaluation error returns its kind and a message in *msg. */

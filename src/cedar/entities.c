@@ -54,13 +54,15 @@ static md_str_t jstr(const json_t *j)
 
 int md_json_to_uid(const json_t *j, md_arena_t *a, const char *path, const md_uid_t **out, md_err_t *err)
 {
-    if (!json_is_object(j)) return jerr(err, path, "expected an entity reference {\"type\", \"id\"}, found %s", jtype(j));
+    if (!json_is_object(j))
+        return jerr(err, path, "expected an entity reference {\"type\", \"id\"}, found %s", jtype(j));
     const json_t *inner = json_object_get(j, "__entity");
     if (inner && json_object_size(j) == 1) j = inner;
     if (!json_is_object(j)) return jerr(err, path, "expected an entity reference {\"type\", \"id\"}");
     const json_t *t = json_object_get(j, "type"), *id = json_object_get(j, "id");
     if (!json_is_string(t) || !json_is_string(id) || json_object_size(j) != 2)
-        return jerr(err, path, "expected an entity reference with exactly the string fields \"type\" and \"id\"");
+        return jerr(err, path,
+                    "expected an entity reference with exactly the string fields \"type\" and \"id\"");
     md_str_t ts = jstr(t);
     if (ts.n == 0) return jerr(err, path, "entity type name is empty");
     md_uid_t *u = md_uid_new(a, ts, jstr(id));
@@ -92,7 +94,8 @@ static int ext_from_string(md_cv_kind_t k, md_str_t s, md_arena_t *a, const char
     default: break;
     }
     if (rc != MD_OK)
-        return jerr(err, path, "invalid %s literal \"%.*s\"", md_cv_kind_name(k), (int)(s.n > 80 ? 80 : s.n), s.p);
+        return jerr(err, path, "invalid %s literal \"%.*s\"", md_cv_kind_name(k), (int)(s.n > 80 ? 80 : s.n),
+                    s.p);
     *out = v;
     return MD_OK;
 }
@@ -111,25 +114,30 @@ static md_cv_kind_t ext_kind_of_fn(md_str_t fn)
  * "args": [v, ...]}} where each v is itself a JSON value (e.g. offset of a
  * datetime by a duration).  The function must yield an extension value.
  */
-static int ext_from_json(const json_t *j, md_arena_t *a, const char *path, int depth, md_cv_t *out, md_err_t *err)
+static int ext_from_json(const json_t *j, md_arena_t *a, const char *path, int depth, md_cv_t *out,
+                         md_err_t *err)
 {
     if (depth > MD_CEDAR_MAX_DEPTH) return jerr(err, path, "value nested too deeply");
     const json_t *x = json_object_get(j, "__extn");
     if (x) j = x;
-    const json_t *fn = json_object_get(j, "fn"), *arg = json_object_get(j, "arg"), *args = json_object_get(j, "args");
+    const json_t *fn = json_object_get(j, "fn"), *arg = json_object_get(j, "arg"),
+                 *args = json_object_get(j, "args");
     if (!json_is_string(fn) || json_object_size(j) != 2 || !(json_is_string(arg) || json_is_array(args)))
         return jerr(err, path, "expected {\"__extn\": {\"fn\": ..., \"arg\": ...}} with string fields");
     md_str_t fname = jstr(fn);
     if (arg) {
         md_cv_kind_t k = ext_kind_of_fn(fname);
         if (k == 0)
-            return jerr(err, path, "unknown extension constructor `%.*s`", (int)(fname.n > 60 ? 60 : fname.n), fname.p);
+            return jerr(err, path, "unknown extension constructor `%.*s`", (int)(fname.n > 60 ? 60 : fname.n),
+                        fname.p);
         return ext_from_string(k, jstr(arg), a, path, out, err);
     }
     bool method = false;
     int f = md_extfn_lookup(fname, &method);
     size_t n = json_array_size(args);
-    if (f == 0) return jerr(err, path, "unknown extension function `%.*s`", (int)(fname.n > 60 ? 60 : fname.n), fname.p);
+    if (f == 0)
+        return jerr(err, path, "unknown extension function `%.*s`", (int)(fname.n > 60 ? 60 : fname.n),
+                    fname.p);
     if (n > 4) return jerr(err, path, "too many arguments to `%.*s`", (int)fname.n, fname.p);
     md_cv_t argv[4];
     char sub[256];
@@ -141,12 +149,13 @@ static int ext_from_json(const json_t *j, md_arena_t *a, const char *path, int d
     md_str_t msg = MD_STR_NULL;
     if (md_ext_apply(f, argv, (uint32_t)n, a, out, &msg) != MD_EVAL_OK)
         return jerr(err, path, "%.*s", (int)msg.n, msg.p ? msg.p : "");
-    if (out->kind < MD_CV_DECIMAL) return jerr(err, path, "`%.*s` does not produce an extension value", (int)fname.n, fname.p);
+    if (out->kind < MD_CV_DECIMAL)
+        return jerr(err, path, "`%.*s` does not produce an extension value", (int)fname.n, fname.p);
     return MD_OK;
 }
 
-static int json_set(const json_t *j, const md_ty_t *elem, bool typed, md_arena_t *a, const char *path, int depth,
-                    md_cv_t *out, md_err_t *err)
+static int json_set(const json_t *j, const md_ty_t *elem, bool typed, md_arena_t *a, const char *path,
+                    int depth, md_cv_t *out, md_err_t *err)
 {
     size_t n = json_array_size(j);
     md_cv_t *items = n ? md_arena_alloc(a, n * sizeof(*items)) : NULL;
@@ -224,7 +233,8 @@ static int json_record_typed(const json_t *j, const md_ty_t *ty, md_arena_t *a, 
         if (ks.p == NULL) return md_err_set(err, MD_ENOMEM, "out of memory");
         const md_ty_attr_t *at = ty_attr(ty, ks);
         if (at == NULL && !ty->open)
-            return jerr(err, path, "attribute `%.*s` is not declared in the schema", (int)(klen > 60 ? 60 : klen), key);
+            return jerr(err, path, "attribute `%.*s` is not declared in the schema",
+                        (int)(klen > 60 ? 60 : klen), key);
         f[k].key = md_arena_str(a, ks);
         if (f[k].key.p == NULL) return md_err_set(err, MD_ENOMEM, "out of memory");
         snprintf(sub, sizeof(sub), "%s.%.*s", path, (int)(klen > 60 ? 60 : klen), key);
@@ -254,8 +264,8 @@ static const char *ty_name(const md_ty_t *ty, char *buf, size_t cap)
     return buf;
 }
 
-int md_json_to_cv(const json_t *j, const md_ty_t *ty, md_arena_t *a, const char *path, int depth, md_cv_t *out,
-                  md_err_t *err)
+int md_json_to_cv(const json_t *j, const md_ty_t *ty, md_arena_t *a, const char *path, int depth,
+                  md_cv_t *out, md_err_t *err)
 {
     if (depth > MD_CEDAR_MAX_DEPTH) return jerr(err, path, "value nested too deeply");
     char tn[128];
@@ -278,7 +288,8 @@ int md_json_to_cv(const json_t *j, const md_ty_t *ty, md_arena_t *a, const char 
                 if (rc == MD_OK) *out = md_cv_entity(u);
                 return rc;
             }
-            if (json_object_size(j) == 1 && json_object_get(j, "__extn")) return ext_from_json(j, a, path, depth, out, err);
+            if (json_object_size(j) == 1 && json_object_get(j, "__extn"))
+                return ext_from_json(j, a, path, depth, out, err);
             return json_record_untyped(j, a, path, depth, out, err);
         case JSON_REAL: return jerr(err, path, "floating-point numbers are not Cedar values; use decimal");
         case JSON_NULL: return jerr(err, path, "null is not a Cedar value");
@@ -313,8 +324,8 @@ int md_json_to_cv(const json_t *j, const md_ty_t *ty, md_arena_t *a, const char 
         int rc = md_json_to_uid(j, a, path, &u, err);
         if (rc != MD_OK) return rc;
         if (!md_str_eq(u->type, ty->entity))
-            return jerr(err, path, "expected an entity of type `%.*s`, found `%.*s`", (int)ty->entity.n, ty->entity.p,
-                        (int)u->type.n, u->type.p);
+            return jerr(err, path, "expected an entity of type `%.*s`, found `%.*s`", (int)ty->entity.n,
+                        ty->entity.p, (int)u->type.n, u->type.p);
         *out = md_cv_entity(u);
         return MD_OK;
     }
@@ -404,7 +415,8 @@ void md_entities_free(md_entities_t *es)
 static int table_build(md_entities_t *es, const char *name, md_err_t *err)
 {
     uint32_t cap = 16;
-    while (cap < es->n * 2 + 2) cap *= 2;
+    while (cap < es->n * 2 + 2)
+        cap *= 2;
     es->slots = calloc(cap, sizeof(uint32_t));
     if (es->slots == NULL) return md_err_set(err, MD_ENOMEM, "out of memory");
     es->mask = cap - 1;
@@ -481,7 +493,8 @@ static int closure(md_entities_t *es, const char *name, md_err_t *err)
                 size_t need = cnt + 1 + (pe ? pe->nanc : 0);
                 if (need > acc_cap) {
                     size_t cap = acc_cap ? acc_cap : 16;
-                    while (cap < need) cap *= 2;
+                    while (cap < need)
+                        cap *= 2;
                     const md_uid_t **na = realloc(acc, cap * sizeof(*na));
                     if (na == NULL) {
                         md_err_set(err, MD_ENOMEM, "out of memory");
@@ -492,7 +505,8 @@ static int closure(md_entities_t *es, const char *name, md_err_t *err)
                 }
                 acc[cnt++] = pe ? pe->uid : e->parents[i];
                 if (pe)
-                    for (uint32_t k = 0; k < pe->nanc; k++) acc[cnt++] = pe->anc[k];
+                    for (uint32_t k = 0; k < pe->nanc; k++)
+                        acc[cnt++] = pe->anc[k];
             }
             if (cnt) {
                 qsort(acc, cnt, sizeof(*acc), anc_cmp);
@@ -505,8 +519,8 @@ static int closure(md_entities_t *es, const char *name, md_err_t *err)
                         md_buf_t b;
                         md_buf_init(&b);
                         md_uid_to_cedar(&b, e->uid);
-                        rc = md_err_set(err, MD_EINVAL, "%s: the entity hierarchy has a cycle through %s", name,
-                                        b.p ? b.p : "");
+                        rc = md_err_set(err, MD_EINVAL, "%s: the entity hierarchy has a cycle through %s",
+                                        name, b.p ? b.p : "");
                         md_buf_free(&b);
                         goto out;
                     }
@@ -534,8 +548,9 @@ out:
 static const char *ent_path(char *buf, size_t cap, const char *name, size_t idx, const md_uid_t *u)
 {
     if (u)
-        snprintf(buf, cap, "%s: entity %zu (%.*s::\"%.*s\")", name, idx, (int)(u->type.n > 60 ? 60 : u->type.n),
-                 u->type.p, (int)(u->id.n > 60 ? 60 : u->id.n), u->id.p);
+        snprintf(buf, cap, "%s: entity %zu (%.*s::\"%.*s\")", name, idx,
+                 (int)(u->type.n > 60 ? 60 : u->type.n), u->type.p, (int)(u->id.n > 60 ? 60 : u->id.n),
+                 u->id.p);
     else
         snprintf(buf, cap, "%s: entity %zu", name, idx);
     return buf;
@@ -550,7 +565,8 @@ static bool str_in(md_str_t s, const md_str_t *list, uint32_t n)
 
 /* Is `u` a (transitive) parent of action `act` per the schema's memberOf?
  * Entity files may list an action's ancestors, not only its direct parents. */
-static bool action_ancestor(const md_schema_t *schema, const md_schema_action_t *act, const md_uid_t *u, int depth)
+static bool action_ancestor(const md_schema_t *schema, const md_schema_action_t *act, const md_uid_t *u,
+                            int depth)
 {
     if (depth > 64) return false;
     for (uint32_t k = 0; k < act->nmember_of; k++) {
@@ -572,8 +588,8 @@ static int check_enum(const md_schema_t *schema, const md_uid_t *u, const char *
 }
 
 /* One entity object from the JSON array. */
-static int parse_entity(md_entities_t *es, const json_t *j, size_t idx, const char *name, const md_schema_t *schema,
-                        md_entity_t *e, md_err_t *err)
+static int parse_entity(md_entities_t *es, const json_t *j, size_t idx, const char *name,
+                        const md_schema_t *schema, md_entity_t *e, md_err_t *err)
 {
     char path[400], sub[480];
     ent_path(path, sizeof(path), name, idx, NULL);
@@ -599,7 +615,8 @@ static int parse_entity(md_entities_t *es, const json_t *j, size_t idx, const ch
         act = et ? NULL : md_schema_action(schema, e->uid);
         if (et == NULL && act == NULL) {
             if (md_schema_is_action_type(schema, e->uid->type))
-                return jerr(err, path, "action `%.*s` is not declared in the schema", (int)e->uid->id.n, e->uid->id.p);
+                return jerr(err, path, "action `%.*s` is not declared in the schema", (int)e->uid->id.n,
+                            e->uid->id.p);
             return jerr(err, path, "entity type `%.*s` is not declared in the schema", (int)e->uid->type.n,
                         e->uid->type.p);
         }
@@ -608,7 +625,8 @@ static int parse_entity(md_entities_t *es, const json_t *j, size_t idx, const ch
 
     const json_t *ja = json_object_get(j, "attrs");
     snprintf(sub, sizeof(sub), "%s.attrs", path);
-    if (ja == NULL) ja = json_object(); /* absent attrs: an empty record (decref below) */
+    if (ja == NULL)
+        ja = json_object(); /* absent attrs: an empty record (decref below) */
     else
         json_incref((json_t *)ja);
     if (!json_is_object(ja)) {
@@ -629,7 +647,8 @@ static int parse_entity(md_entities_t *es, const json_t *j, size_t idx, const ch
     if (jt && !json_is_object(jt)) return jerr(err, sub, "expected an object");
     if (jt && json_object_size(jt)) {
         if (schema && (et == NULL || et->tags == NULL))
-            return jerr(err, sub, "entity type `%.*s` does not declare tags", (int)e->uid->type.n, e->uid->type.p);
+            return jerr(err, sub, "entity type `%.*s` does not declare tags", (int)e->uid->type.n,
+                        e->uid->type.p);
         size_t n = json_object_size(jt);
         md_cv_field_t *f = md_arena_alloc(&es->arena, n * sizeof(*f));
         if (f == NULL) return md_err_set(err, MD_ENOMEM, "out of memory");
@@ -666,7 +685,8 @@ static int parse_entity(md_entities_t *es, const json_t *j, size_t idx, const ch
         if (rc != MD_OK) return rc;
         if (et) {
             if (!str_in(pu->type, et->member_of, et->nmember_of))
-                return jerr(err, psub, "`%.*s` entities cannot be members of `%.*s` entities (not in memberOfTypes)",
+                return jerr(err, psub,
+                            "`%.*s` entities cannot be members of `%.*s` entities (not in memberOfTypes)",
                             (int)e->uid->type.n, e->uid->type.p, (int)pu->type.n, pu->type.p);
             if ((rc = check_enum(schema, pu, psub, err)) != MD_OK) return rc;
         }
@@ -732,7 +752,8 @@ int md_entities_parse_json(const char *text, size_t len, const char *name, const
                     rc = md_err_set(err, MD_ENOMEM, "out of memory");
                     goto out;
                 }
-                for (uint32_t i = 0; i < act->nmember_of; i++) e->parents[i] = &act->member_of[i];
+                for (uint32_t i = 0; i < act->nmember_of; i++)
+                    e->parents[i] = &act->member_of[i];
                 e->nparents = act->nmember_of;
             }
             added = true;
@@ -756,8 +777,8 @@ out:
 
 /* ---- requests ---- */
 
-static int validate_uid_type(const md_schema_t *schema, const md_uid_t *u, const md_str_t *allowed, uint32_t n,
-                             const char *what, md_err_t *err)
+static int validate_uid_type(const md_schema_t *schema, const md_uid_t *u, const md_str_t *allowed,
+                             uint32_t n, const char *what, md_err_t *err)
 {
     if (!str_in(u->type, allowed, n))
         return md_err_set(err, MD_ESCHEMA, "request: %s type `%.*s` is not valid for this action", what,
@@ -806,7 +827,8 @@ int md_request_validate(const md_request_t *r, const md_schema_t *schema, md_err
         return md_err_set(err, MD_ESCHEMA, "request: action `%.*s::\"%.*s\"` is not declared in the schema",
                           (int)r->action->type.n, r->action->type.p, (int)r->action->id.n, r->action->id.p);
     if (!act->has_applies_to)
-        return md_err_set(err, MD_ESCHEMA, "request: action `%.*s` does not apply to any principal or resource",
+        return md_err_set(err, MD_ESCHEMA,
+                          "request: action `%.*s` does not apply to any principal or resource",
                           (int)r->action->id.n, r->action->id.p);
     int rc = validate_uid_type(schema, r->principal, act->principals, act->nprincipals, "principal", err);
     if (rc != MD_OK) return rc;

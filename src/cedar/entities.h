@@ -31,10 +31,10 @@ typedef struct md_entity {
 } md_entity_t;
 
 typedef struct md_entities {
-    md_arena_t arena;   /* owns everything */
-    md_entity_t *list;  /* all entities */
+    md_arena_t arena;  /* owns everything */
+    md_entity_t *list; /* all entities */
     uint32_t n;
-    uint32_t *slots;    /* open addressing: index+1 into list, 0 = empty */
+    uint32_t *slots; /* open addressing: index+1 into list, 0 = empty */
     uint32_t mask;
 } md_entities_t;
 
@@ -56,10 +56,11 @@ size_t md_entities_footprint(const md_entities_t *es);
  * type from a schema, or NULL for schema-less parsing.  `path` names the
  * location for messages.  depth bounds recursion.
  */
-int md_json_to_cv(const json_t *j, const md_ty_t *ty, md_arena_t *a, const char *path, int depth, md_cv_t *out,
-                  md_err_t *err) MD_WUR;
+int md_json_to_cv(const json_t *j, const md_ty_t *ty, md_arena_t *a, const char *path, int depth,
+                  md_cv_t *out, md_err_t *err) MD_WUR;
 /* An entity reference: {"type","id"} or {"__entity":{"type","id"}}. */
-int md_json_to_uid(const json_t *j, md_arena_t *a, const char *path, const md_uid_t **out, md_err_t *err) MD_WUR;
+int md_json_to_uid(const json_t *j, md_arena_t *a, const char *path, const md_uid_t **out,
+                   md_err_t *err) MD_WUR;
 
 typedef struct md_request {
     const md_uid_t *principal;

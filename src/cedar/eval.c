@@ -101,7 +101,8 @@ static bool like_match(md_str_t s, const uint32_t *pat, uint32_t np)
             return false;
         }
     }
-    while (pi < np && pat[pi] == MD_LIKE_STAR) pi++;
+    while (pi < np && pat[pi] == MD_LIKE_STAR)
+        pi++;
     return pi == np;
 }
 
@@ -110,7 +111,8 @@ static bool get_entity_attrs(ev_t *E, const md_uid_t *uid, const md_cv_t **attrs
     const md_entity_t *ent = md_entities_get(E->es, uid);
     if (ent == NULL) {
         char b[160];
-        return fail(E, MD_EVAL_ENTITY_DOES_NOT_EXIST, "entity `%s` does not exist", uid_str(uid, b, sizeof(b)));
+        return fail(E, MD_EVAL_ENTITY_DOES_NOT_EXIST, "entity `%s` does not exist",
+                    uid_str(uid, b, sizeof(b)));
     }
     *attrs = &ent->attrs;
     return true;
@@ -134,7 +136,8 @@ static bool eval_in(ev_t *E, const md_cv_t *a, const md_cv_t *b, md_cv_t *out)
     if (b->kind != MD_CV_SET) return type_error(E, "expected an entity or a set on the right of `in`", b);
     if (!set_check_entities(E, b)) return false;
     bool r = false;
-    for (uint32_t i = 0; i < b->set.n && !r; i++) r = md_entities_in(E->es, a->uid, b->set.v[i].uid);
+    for (uint32_t i = 0; i < b->set.n && !r; i++)
+        r = md_entities_in(E->es, a->uid, b->set.v[i].uid);
     *out = md_cv_bool(r);
     return true;
 }
@@ -199,14 +202,28 @@ static bool call_ext(ev_t *E, const md_expr_t *e, const md_cv_t *a, uint32_t n, 
 {
     const char *fn = md_extfn_name(e->var);
     static const uint8_t arity[] = {
-        [MD_EXT_DECIMAL] = 1,         [MD_EXT_LESS_THAN] = 2,      [MD_EXT_LESS_THAN_OR_EQUAL] = 2,
-        [MD_EXT_GREATER_THAN] = 2,    [MD_EXT_GREATER_THAN_OR_EQUAL] = 2,
-        [MD_EXT_IP] = 1,              [MD_EXT_IS_IPV4] = 1,        [MD_EXT_IS_IPV6] = 1,
-        [MD_EXT_IS_LOOPBACK] = 1,     [MD_EXT_IS_MULTICAST] = 1,   [MD_EXT_IS_IN_RANGE] = 2,
-        [MD_EXT_DATETIME] = 1,        [MD_EXT_DURATION] = 1,       [MD_EXT_OFFSET] = 2,
-        [MD_EXT_DURATION_SINCE] = 2,  [MD_EXT_TO_DATE] = 1,        [MD_EXT_TO_TIME] = 1,
-        [MD_EXT_TO_MILLISECONDS] = 1, [MD_EXT_TO_SECONDS] = 1,     [MD_EXT_TO_MINUTES] = 1,
-        [MD_EXT_TO_HOURS] = 1,        [MD_EXT_TO_DAYS] = 1,
+        [MD_EXT_DECIMAL] = 1,
+        [MD_EXT_LESS_THAN] = 2,
+        [MD_EXT_LESS_THAN_OR_EQUAL] = 2,
+        [MD_EXT_GREATER_THAN] = 2,
+        [MD_EXT_GREATER_THAN_OR_EQUAL] = 2,
+        [MD_EXT_IP] = 1,
+        [MD_EXT_IS_IPV4] = 1,
+        [MD_EXT_IS_IPV6] = 1,
+        [MD_EXT_IS_LOOPBACK] = 1,
+        [MD_EXT_IS_MULTICAST] = 1,
+        [MD_EXT_IS_IN_RANGE] = 2,
+        [MD_EXT_DATETIME] = 1,
+        [MD_EXT_DURATION] = 1,
+        [MD_EXT_OFFSET] = 2,
+        [MD_EXT_DURATION_SINCE] = 2,
+        [MD_EXT_TO_DATE] = 1,
+        [MD_EXT_TO_TIME] = 1,
+        [MD_EXT_TO_MILLISECONDS] = 1,
+        [MD_EXT_TO_SECONDS] = 1,
+        [MD_EXT_TO_MINUTES] = 1,
+        [MD_EXT_TO_HOURS] = 1,
+        [MD_EXT_TO_DAYS] = 1,
     };
     if (e->var >= sizeof(arity) || arity[e->var] != n)
         return fail(E, MD_EVAL_TYPE_ERROR, "wrong number of arguments to `%s`: expected %u, got %u", fn,
@@ -239,8 +256,9 @@ static bool call_ext(ev_t *E, const md_expr_t *e, const md_cv_t *a, uint32_t n, 
         if (rc != MD_OK) goto bad_literal;
         return ext_value(E, k, r, out);
     bad_literal:
-        return fail(E, MD_EVAL_EXTENSION_ERROR, "error while evaluating `%s` extension function: invalid %s literal \"%.*s\"",
-                    fn, fn, (int)(a[0].s.n > 80 ? 80 : a[0].s.n), a[0].s.p);
+        return fail(E, MD_EVAL_EXTENSION_ERROR,
+                    "error while evaluating `%s` extension function: invalid %s literal \"%.*s\"", fn, fn,
+                    (int)(a[0].s.n > 80 ? 80 : a[0].s.n), a[0].s.p);
     }
     case MD_EXT_LESS_THAN:
     case MD_EXT_LESS_THAN_OR_EQUAL:
@@ -261,10 +279,10 @@ static bool call_ext(ev_t *E, const md_expr_t *e, const md_cv_t *a, uint32_t n, 
     case MD_EXT_IS_MULTICAST: {
         if (!want_kind(E, &a[0], MD_CV_IPADDR, fn)) return false;
         const md_ipaddr_t *ip = a[0].ip;
-        bool b = e->var == MD_EXT_IS_IPV4     ? !ip->v6
-                 : e->var == MD_EXT_IS_IPV6   ? ip->v6
+        bool b = e->var == MD_EXT_IS_IPV4       ? !ip->v6
+                 : e->var == MD_EXT_IS_IPV6     ? ip->v6
                  : e->var == MD_EXT_IS_LOOPBACK ? md_ip_is_loopback(ip)
-                                              : md_ip_is_multicast(ip);
+                                                : md_ip_is_multicast(ip);
         *out = md_cv_bool(b);
         return true;
     }
@@ -273,12 +291,14 @@ static bool call_ext(ev_t *E, const md_expr_t *e, const md_cv_t *a, uint32_t n, 
         *out = md_cv_bool(md_ip_in_range(a[0].ip, a[1].ip));
         return true;
     case MD_EXT_OFFSET:
-        if (!want_kind(E, &a[0], MD_CV_DATETIME, fn) || !want_kind(E, &a[1], MD_CV_DURATION, fn)) return false;
+        if (!want_kind(E, &a[0], MD_CV_DATETIME, fn) || !want_kind(E, &a[1], MD_CV_DURATION, fn))
+            return false;
         if (__builtin_add_overflow(a[0].i, a[1].i, &r))
             return fail(E, MD_EVAL_EXTENSION_ERROR, "overflow in `offset`");
         return ext_value(E, MD_CV_DATETIME, r, out);
     case MD_EXT_DURATION_SINCE:
-        if (!want_kind(E, &a[0], MD_CV_DATETIME, fn) || !want_kind(E, &a[1], MD_CV_DATETIME, fn)) return false;
+        if (!want_kind(E, &a[0], MD_CV_DATETIME, fn) || !want_kind(E, &a[1], MD_CV_DATETIME, fn))
+            return false;
         if (__builtin_sub_overflow(a[0].i, a[1].i, &r))
             return fail(E, MD_EVAL_EXTENSION_ERROR, "overflow in `durationSince`");
         return ext_value(E, MD_CV_DURATION, r, out);
@@ -342,7 +362,8 @@ static bool eval(ev_t *E, const md_expr_t *e, md_cv_t *out)
     case MD_OP_NEG:
         if (!eval(E, e->args[0], &a)) return false;
         if (a.kind != MD_CV_LONG) return type_error(E, "unary `-` expects a long", &a);
-        if (a.i == INT64_MIN) return fail(E, MD_EVAL_ARITH_OVERFLOW, "integer overflow: -(%lld)", (long long)a.i);
+        if (a.i == INT64_MIN)
+            return fail(E, MD_EVAL_ARITH_OVERFLOW, "integer overflow: -(%lld)", (long long)a.i);
         *out = md_cv_long(-a.i);
         return true;
     case MD_OP_IS_EMPTY:
@@ -374,8 +395,9 @@ static bool eval(ev_t *E, const md_expr_t *e, md_cv_t *out)
             }
             if (!get_entity_attrs(E, a.uid, &rec)) return false;
         } else {
-            return type_error(E, e->op == MD_OP_HAS ? "`has` expects an entity or a record"
-                                                    : "attribute access expects an entity or a record",
+            return type_error(E,
+                              e->op == MD_OP_HAS ? "`has` expects an entity or a record"
+                                                 : "attribute access expects an entity or a record",
                               &a);
         }
         const md_cv_t *v = md_cv_record_get(rec, e->name);
@@ -421,7 +443,8 @@ static bool eval(ev_t *E, const md_expr_t *e, md_cv_t *out)
     }
     case MD_OP_EXT: {
         md_cv_t argv[4];
-        if (e->nargs > 4) return fail(E, MD_EVAL_TYPE_ERROR, "too many arguments to `%s`", md_extfn_name(e->var));
+        if (e->nargs > 4)
+            return fail(E, MD_EVAL_TYPE_ERROR, "too many arguments to `%s`", md_extfn_name(e->var));
         for (uint32_t i = 0; i < e->nargs; i++)
             if (!eval(E, e->args[i], &argv[i])) return false;
         return call_ext(E, e, argv, e->nargs, out);
@@ -520,7 +543,9 @@ static int eval_policy(ev_t *E, const md_policy_t *p)
         md_cv_t v;
         if (!eval(E, p->conds[i], &v)) return -1;
         if (v.kind != MD_CV_BOOL) {
-            type_error(E, p->unless[i] ? "`unless` condition must be a boolean" : "`when` condition must be a boolean",
+            type_error(E,
+                       p->unless[i] ? "`unless` condition must be a boolean"
+                                    : "`when` condition must be a boolean",
                        &v);
             return -1;
         }
@@ -566,10 +591,10 @@ md_eval_error_t md_ext_apply(int fn, const md_cv_t *args, uint32_t nargs, md_are
 
 /* The candidate list from the index (index.c); NULL means "all policies". */
 extern const md_policy_t **md_pindex_candidates(const md_policyset_t *ps, const md_entities_t *es,
-                                                 const md_request_t *req, md_arena_t *arena, uint32_t *n);
+                                                const md_request_t *req, md_arena_t *arena, uint32_t *n);
 
-int md_authorize(const md_policyset_t *ps, const md_entities_t *es, const md_request_t *req, md_arena_t *arena,
-                 md_response_t *resp)
+int md_authorize(const md_policyset_t *ps, const md_entities_t *es, const md_request_t *req,
+                 md_arena_t *arena, md_response_t *resp)
 {
     ev_t E;
     memset(resp, 0, sizeof(*resp));

@@ -38,7 +38,8 @@ struct md_pindex {
 static void umap_free(umap_t *m)
 {
     if (m->b)
-        for (uint32_t i = 0; i <= m->mask; i++) free(m->b[i].ids);
+        for (uint32_t i = 0; i <= m->mask; i++)
+            free(m->b[i].ids);
     free(m->b);
 }
 
@@ -74,7 +75,8 @@ static int umap_add(umap_t *m, const md_uid_t *k, uint32_t id)
             for (uint32_t i = 0; i <= m->mask; i++) {
                 if (m->b[i].key == NULL) continue;
                 uint32_t j = (uint32_t)m->b[i].key->hash & (cap - 1);
-                while (nb[j].key) j = (j + 1) & (cap - 1);
+                while (nb[j].key)
+                    j = (j + 1) & (cap - 1);
                 nb[j] = m->b[i];
             }
         free(m->b);
@@ -82,7 +84,8 @@ static int umap_add(umap_t *m, const md_uid_t *k, uint32_t id)
         m->mask = cap - 1;
     }
     uint32_t i = (uint32_t)k->hash & m->mask;
-    while (m->b[i].key && !md_uid_eq(m->b[i].key, k)) i = (i + 1) & m->mask;
+    while (m->b[i].key && !md_uid_eq(m->b[i].key, k))
+        i = (i + 1) & m->mask;
     bucket_t *b = &m->b[i];
     if (b->key == NULL) {
         b->key = k;
@@ -160,13 +163,14 @@ static void collect(const umap_t *m, const md_entities_t *es, const md_uid_t *u,
     take(umap_get(m, u), out, n);
     const md_entity_t *e = md_entities_get(es, u);
     if (e)
-        for (uint32_t i = 0; i < e->nanc; i++) take(umap_get(m, e->anc[i]), out, n);
+        for (uint32_t i = 0; i < e->nanc; i++)
+            take(umap_get(m, e->anc[i]), out, n);
 }
 
-const md_policy_t **md_pindex_candidates(const md_policyset_t *ps, const md_entities_t *es, const md_request_t *req,
-                                         md_arena_t *arena, uint32_t *nout);
-const md_policy_t **md_pindex_candidates(const md_policyset_t *ps, const md_entities_t *es, const md_request_t *req,
-                                         md_arena_t *arena, uint32_t *nout)
+const md_policy_t **md_pindex_candidates(const md_policyset_t *ps, const md_entities_t *es,
+                                         const md_request_t *req, md_arena_t *arena, uint32_t *nout);
+const md_policy_t **md_pindex_candidates(const md_policyset_t *ps, const md_entities_t *es,
+                                         const md_request_t *req, md_arena_t *arena, uint32_t *nout)
 {
     const struct md_pindex *ix = ps->index;
     uint32_t total = ix->nunindexed + collect_size(&ix->principal, es, req->principal) +
@@ -187,7 +191,8 @@ const md_policy_t **md_pindex_candidates(const md_policyset_t *ps, const md_enti
         }
         ids[j] = v;
     }
-    for (uint32_t i = 0; i < n; i++) out[i] = ps->policies[ids[i]];
+    for (uint32_t i = 0; i < n; i++)
+        out[i] = ps->policies[ids[i]];
     *nout = n;
     return out;
 }

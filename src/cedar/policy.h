@@ -87,12 +87,12 @@ struct md_expr {
     uint8_t var; /* MD_VAR_* for VAR/SLOT; md_extfn_t for EXT */
     uint32_t nargs;
     uint32_t line, col;
-    uint32_t height;       /* 1 + the tallest child: bounds evaluation depth */
-    md_expr_t **args;      /* nargs children (a, b, c for binary/if) */
-    md_cv_t lit;           /* LIT: the value */
-    md_str_t name;         /* HAS/GETATTR: attribute; IS: entity type */
-    md_str_t *keys;        /* RECORD: nargs keys */
-    const uint32_t *pat;   /* LIKE: pattern elements */
+    uint32_t height;     /* 1 + the tallest child: bounds evaluation depth */
+    md_expr_t **args;    /* nargs children (a, b, c for binary/if) */
+    md_cv_t lit;         /* LIT: the value */
+    md_str_t name;       /* HAS/GETATTR: attribute; IS: entity type */
+    md_str_t *keys;      /* RECORD: nargs keys */
+    const uint32_t *pat; /* LIKE: pattern elements */
     uint32_t npat;
 };
 
@@ -106,10 +106,10 @@ typedef enum md_scope_kind {
 } md_scope_kind_t;
 
 typedef struct md_scope {
-    uint8_t kind;         /* md_scope_kind_t */
-    bool slot;            /* the uid is ?principal / ?resource (templates) */
-    md_str_t type;        /* IS, IS_IN */
-    const md_uid_t *uid;  /* EQ, IN, IS_IN (NULL while a slot is unlinked) */
+    uint8_t kind;          /* md_scope_kind_t */
+    bool slot;             /* the uid is ?principal / ?resource (templates) */
+    md_str_t type;         /* IS, IS_IN */
+    const md_uid_t *uid;   /* EQ, IN, IS_IN (NULL while a slot is unlinked) */
     const md_uid_t **uids; /* IN_SET */
     uint32_t nuids;
 } md_scope_t;
@@ -148,10 +148,17 @@ typedef struct md_policyset {
 int md_policyset_parse(const char *text, size_t len, const char *name, md_policyset_t **out,
                        md_err_t *err) MD_WUR;
 void md_policyset_free(md_policyset_t *ps);
+/* Check policy text and report every error (up to max_errors), one
+ * "name:line:col: message" line each, recovering at the next `;`.
+ * Returns the number of errors (0: the text parses). */
+int md_policyset_check(const char *text, size_t len, const char *name, md_buf_t *out, int max_errors);
 const md_policy_t *md_policyset_find(const md_policyset_t *ps, md_str_t id);
 /* Link template `tmpl_id` with slot values into a new policy named new_id. */
 int md_policyset_link(md_policyset_t *ps, md_str_t tmpl_id, md_str_t new_id, const md_uid_t *principal,
                       const md_uid_t *resource, md_err_t *err) MD_WUR;
+
+/* Parse an entity uid written in Cedar syntax (`NS::Type::"id"`) into the arena. */
+int md_uid_parse(const char *text, size_t len, md_arena_t *arena, const md_uid_t **out, md_err_t *err) MD_WUR;
 
 /* Print a policy back in Cedar syntax (normalised). */
 void md_policy_to_cedar(md_buf_t *b, const md_policy_t *p);

@@ -149,7 +149,8 @@ static void skip_space(parser_t *P)
         } else if (c == ' ' || c == '\t' || c == '\r' || c == '\v' || c == '\f') {
             P->pos++;
         } else if (c == '/' && P->pos + 1 < P->len && P->src[P->pos + 1] == '/') {
-            while (P->pos < P->len && P->src[P->pos] != '\n' && P->src[P->pos] != '\r') P->pos++;
+            while (P->pos < P->len && P->src[P->pos] != '\n' && P->src[P->pos] != '\r')
+                P->pos++;
         } else if ((unsigned char)c >= 0x80) {
             size_t k = unicode_space(P->src + P->pos, P->len - P->pos);
             if (k == 0) return;
@@ -179,10 +180,12 @@ static int lex(parser_t *P, tok_t *t)
     tok_kind_t k;
 
     if (is_ident_start((unsigned char)c)) {
-        while (n < rest && is_ident_char((unsigned char)s[n])) n++;
+        while (n < rest && is_ident_char((unsigned char)s[n]))
+            n++;
         k = T_IDENT;
     } else if (c >= '0' && c <= '9') {
-        while (n < rest && s[n] >= '0' && s[n] <= '9') n++;
+        while (n < rest && s[n] >= '0' && s[n] <= '9')
+            n++;
         k = T_NUMBER;
     } else if (c == '"') {
         /* "(\\.|[^"\\])*" : escapes are checked when the string is used */
@@ -202,7 +205,8 @@ static int lex(parser_t *P, tok_t *t)
         k = T_STRING;
     } else if (c == '?' && rest > 1 && is_ident_start((unsigned char)d)) {
         n = 2;
-        while (n < rest && is_ident_char((unsigned char)s[n])) n++;
+        while (n < rest && is_ident_char((unsigned char)s[n]))
+            n++;
         k = T_SLOT;
     } else {
         switch (c) {
@@ -395,7 +399,8 @@ static int unescape(parser_t *P, const tok_t *t, md_buf_t *out, md_buf_t *pat)
             }
             case '\n': {
                 /* line continuation: skip the newline and following whitespace */
-                while (i < n && (s[i] == ' ' || s[i] == '\t' || s[i] == '\n' || s[i] == '\r')) i++;
+                while (i < n && (s[i] == ' ' || s[i] == '\t' || s[i] == '\n' || s[i] == '\r'))
+                    i++;
                 continue;
             }
             default: return perr(P, t, "the input `\\%c` is not a valid escape", e);
@@ -570,7 +575,8 @@ static int check_type_name(parser_t *P, const name_t *nm)
     size_t n = nm->full.n, i = 0;
     while (i <= n) {
         size_t j = i;
-        while (j < n && !(s[j] == ':' && j + 1 < n && s[j + 1] == ':')) j++;
+        while (j < n && !(s[j] == ':' && j + 1 < n && s[j + 1] == ':'))
+            j++;
         md_str_t comp = {s + i, j - i};
         if (is_reserved(comp) && !md_str_eqc(comp, "in") && !md_str_eqc(comp, "has") &&
             !md_str_eqc(comp, "like") && !md_str_eqc(comp, "is"))
@@ -666,7 +672,7 @@ static bool is_builtin_method(md_str_t s, md_op_t *op)
     static const struct {
         const char *n;
         md_op_t op;
-    } m[] = {{"contains", MD_OP_CONTAINS},       {"containsAll", MD_OP_CONTAINS_ALL},
+    } m[] = {{"contains", MD_OP_CONTAINS},        {"containsAll", MD_OP_CONTAINS_ALL},
              {"containsAny", MD_OP_CONTAINS_ANY}, {"isEmpty", MD_OP_IS_EMPTY},
              {"getTag", MD_OP_GET_TAG},           {"hasTag", MD_OP_HAS_TAG}};
     for (size_t i = 0; i < sizeof(m) / sizeof(m[0]); i++)
@@ -702,7 +708,8 @@ static md_expr_t *make_call(parser_t *P, const tok_t *at, md_op_t op, int fn, md
     e->var = (uint8_t)fn;
     uint32_t k = 0;
     if (self) e->args[k++] = self;
-    for (uint32_t i = 0; i < args->n; i++) e->args[k++] = args->v[i];
+    for (uint32_t i = 0; i < args->n; i++)
+        e->args[k++] = args->v[i];
     return sealed(P, e);
 }
 
@@ -728,7 +735,8 @@ static md_expr_t *parse_method(parser_t *P, md_expr_t *self, const tok_t *mtok)
     if (fn && method) {
         r = make_call(P, mtok, MD_OP_EXT, fn, self, &args);
     } else if (fn) {
-        perr(P, mtok, "`%.*s` is a function, not a method; call it as `%.*s(...)`", (int)m.n, m.p, (int)m.n, m.p);
+        perr(P, mtok, "`%.*s` is a function, not a method; call it as `%.*s(...)`", (int)m.n, m.p, (int)m.n,
+             m.p);
     } else {
         perr(P, mtok, "`%.*s` is not a known method", (int)m.n, m.p);
     }
@@ -785,7 +793,8 @@ static int parse_record_key(parser_t *P, md_str_t *key)
     if (P->tok.kind == T_IDENT) {
         if (peek(P)->kind != T_COLON) {
             char d[64];
-            return perr(P, &P->tok, "invalid record key: expected an identifier or string followed by `:`, near %s",
+            return perr(P, &P->tok,
+                        "invalid record key: expected an identifier or string followed by `:`, near %s",
                         tok_desc(&P->tok, d, sizeof(d)));
         }
         *key = md_arena_str(P->arena, (md_str_t){P->tok.p, P->tok.n});
@@ -833,7 +842,9 @@ static md_expr_t *parse_primary(parser_t *P, bool *is_num_lit, uint64_t *num)
             return NULL;
         }
         if (!P->in_scope) {
-            perr(P, &t, "found template slot `%.*s` in a `when` or `unless` clause; slots are only allowed in the policy scope",
+            perr(P, &t,
+                 "found template slot `%.*s` in a `when` or `unless` clause; slots are only allowed in the "
+                 "policy scope",
                  (int)s.n, s.p);
             return NULL;
         }
@@ -867,7 +878,8 @@ static md_expr_t *parse_primary(parser_t *P, bool *is_num_lit, uint64_t *num)
         if (next(P) != MD_OK) goto set_out;
         e = node(P, MD_OP_SET, &t, items.n);
         if (e)
-            for (uint32_t i = 0; i < items.n; i++) e->args[i] = items.v[i];
+            for (uint32_t i = 0; i < items.n; i++)
+                e->args[i] = items.v[i];
         e = sealed(P, e);
     set_out:
         free(items.v);
@@ -915,7 +927,8 @@ static md_expr_t *parse_primary(parser_t *P, bool *is_num_lit, uint64_t *num)
                 goto rec_out;
             }
             memcpy(e->keys, keys.p, vals.n * sizeof(md_str_t));
-            for (uint32_t i = 0; i < vals.n; i++) e->args[i] = vals.v[i];
+            for (uint32_t i = 0; i < vals.n; i++)
+                e->args[i] = vals.v[i];
         }
         e = sealed(P, e);
     rec_out:
@@ -951,8 +964,8 @@ static md_expr_t *parse_primary(parser_t *P, bool *is_num_lit, uint64_t *num)
             if (e) e->var = (uint8_t)v;
             return sealed(P, e);
         }
-        perr(P, &t, "invalid variable `%.*s`: expected principal, action, resource or context", (int)nm.full.n,
-             nm.full.p);
+        perr(P, &t, "invalid variable `%.*s`: expected principal, action, resource or context",
+             (int)nm.full.n, nm.full.p);
         return NULL;
     }
     default: perr(P, &t, "unexpected %s in expression", tok_desc(&t, d, sizeof(d))); return NULL;
@@ -967,7 +980,8 @@ static md_expr_t *parse_member_rest(parser_t *P, md_expr_t *e)
             tok_t id = P->tok;
             if (id.kind != T_IDENT) {
                 char d[64];
-                perr(P, &id, "expected an attribute or method name after `.`, found %s", tok_desc(&id, d, sizeof(d)));
+                perr(P, &id, "expected an attribute or method name after `.`, found %s",
+                     tok_desc(&id, d, sizeof(d)));
                 return NULL;
             }
             if (next(P) != MD_OK) return NULL;
@@ -977,7 +991,8 @@ static md_expr_t *parse_member_rest(parser_t *P, md_expr_t *e)
             }
             md_str_t a = {id.p, id.n};
             if (is_reserved(a)) {
-                perr(P, &id, "this identifier is reserved and cannot be used as an attribute with `.`: `%.*s`",
+                perr(P, &id,
+                     "this identifier is reserved and cannot be used as an attribute with `.`: `%.*s`",
                      (int)a.n, a.p);
                 return NULL;
             }
@@ -1030,7 +1045,8 @@ static md_expr_t *parse_unary(parser_t *P)
     }
     if (P->tok.kind == T_BANG || P->tok.kind == T_MINUS) {
         char d[64];
-        perr(P, &P->tok, "unexpected %s: mix of `!` and `-` needs parentheses", tok_desc(&P->tok, d, sizeof(d)));
+        perr(P, &P->tok, "unexpected %s: mix of `!` and `-` needs parentheses",
+             tok_desc(&P->tok, d, sizeof(d)));
         return NULL;
     }
     bool is_num = false;
@@ -1052,8 +1068,10 @@ static md_expr_t *parse_unary(parser_t *P)
         ndash--;
     }
     e = parse_member_rest(P, e);
-    for (int i = 0; e && i < ndash; i++) e = unary(P, MD_OP_NEG, &at, e);
-    for (int i = 0; e && i < nbang; i++) e = unary(P, MD_OP_NOT, &at, e);
+    for (int i = 0; e && i < ndash; i++)
+        e = unary(P, MD_OP_NEG, &at, e);
+    for (int i = 0; e && i < nbang; i++)
+        e = unary(P, MD_OP_NOT, &at, e);
     return e;
 }
 
@@ -1311,12 +1329,16 @@ static int parse_scope_target(parser_t *P, int var, md_scope_t *sc)
         if (!is_p && !is_r) return perr(P, &P->tok, "`%.*s` is not a valid template slot", (int)s.n, s.p);
         if (var == MD_VAR_ACTION || (is_p ? MD_VAR_PRINCIPAL : MD_VAR_RESOURCE) != want)
             return perr(P, &P->tok, "the slot `%.*s` cannot be used in the %s scope", (int)s.n, s.p,
-                        var == MD_VAR_PRINCIPAL ? "principal" : var == MD_VAR_ACTION ? "action" : "resource");
+                        var == MD_VAR_PRINCIPAL ? "principal"
+                        : var == MD_VAR_ACTION  ? "action"
+                                                : "resource");
         sc->slot = true;
         return next(P);
     }
-    if (P->tok.kind != T_IDENT || tok_is(&P->tok, "true") || tok_is(&P->tok, "false") || tok_is(&P->tok, "if")) {
-        return perr(P, &P->tok, "expected an entity uid%s", var == MD_VAR_ACTION ? "" : " or a template slot");
+    if (P->tok.kind != T_IDENT || tok_is(&P->tok, "true") || tok_is(&P->tok, "false") ||
+        tok_is(&P->tok, "if")) {
+        return perr(P, &P->tok, "expected an entity uid%s",
+                    var == MD_VAR_ACTION ? "" : " or a template slot");
     }
     name_t nm;
     if (parse_name(P, &nm) != MD_OK) return MD_EINVAL;
@@ -1334,7 +1356,8 @@ static int parse_scope_var(parser_t *P, int var, md_scope_t *sc)
                     tok_desc(&P->tok, d, sizeof(d)));
     }
     if (next(P) != MD_OK) return MD_EINVAL;
-    if (P->tok.kind == T_COLON) return perr(P, &P->tok, "type constraints using `:` are not supported; use `is`");
+    if (P->tok.kind == T_COLON)
+        return perr(P, &P->tok, "type constraints using `:` are not supported; use `is`");
     sc->kind = MD_SCOPE_ANY;
     if (tok_is(&P->tok, "is")) {
         if (var == MD_VAR_ACTION) return perr(P, &P->tok, "`is` cannot appear in the action scope");
@@ -1348,7 +1371,8 @@ static int parse_scope_var(parser_t *P, int var, md_scope_t *sc)
             sc->kind = MD_SCOPE_IS_IN;
             return parse_scope_target(P, var, sc);
         }
-        if (P->tok.kind == T_EQEQ) return perr(P, &P->tok, "`is` and `==` cannot be combined in a scope; use `is ... in`");
+        if (P->tok.kind == T_EQEQ)
+            return perr(P, &P->tok, "`is` and `==` cannot be combined in a scope; use `is ... in`");
         return MD_OK;
     }
     if (P->tok.kind == T_EQEQ) {
@@ -1364,7 +1388,8 @@ static int parse_scope_var(parser_t *P, int var, md_scope_t *sc)
             vec_t uids = {0};
             while (P->tok.kind != T_RBRACKET) {
                 md_scope_t one = {0};
-                if (parse_scope_target(P, var, &one) != MD_OK || vec_push(P, &uids, (void *)one.uid) != MD_OK) {
+                if (parse_scope_target(P, var, &one) != MD_OK ||
+                    vec_push(P, &uids, (void *)one.uid) != MD_OK) {
                     free(uids.v);
                     return MD_EINVAL;
                 }
@@ -1396,7 +1421,8 @@ static int parse_scope_var(parser_t *P, int var, md_scope_t *sc)
         return perr(P, &P->tok, "`=` is not a valid operator; use `==`");
     } else if (relop(P->tok.kind) || tok_is(&P->tok, "has") || tok_is(&P->tok, "like")) {
         char d[64];
-        return perr(P, &P->tok, "%s is not a valid operator in the policy scope", tok_desc(&P->tok, d, sizeof(d)));
+        return perr(P, &P->tok, "%s is not a valid operator in the policy scope",
+                    tok_desc(&P->tok, d, sizeof(d)));
     }
     if (var == MD_VAR_ACTION) {
         const md_uid_t *bad = NULL;
@@ -1404,7 +1430,8 @@ static int parse_scope_var(parser_t *P, int var, md_scope_t *sc)
         for (uint32_t i = 0; i < sc->nuids && !bad; i++)
             if (!is_action_type(sc->uids[i]->type)) bad = sc->uids[i];
         if (bad)
-            return perr(P, &P->tok, "expected an entity uid with type `Action` in the action scope, found `%.*s`",
+            return perr(P, &P->tok,
+                        "expected an entity uid with type `Action` in the action scope, found `%.*s`",
                         (int)bad->type.n, bad->type.p);
     }
     return MD_OK;
@@ -1494,7 +1521,8 @@ static int parse_policy(parser_t *P, md_policy_t *pol)
         md_buf_addc(&unless, is_unless ? 1 : 0);
     }
     if (P->tok.kind == T_IDENT && peek(P)->kind == T_LBRACE) {
-        perr(P, &P->tok, "invalid policy condition `%.*s`: expected `when` or `unless`", (int)P->tok.n, P->tok.p);
+        perr(P, &P->tok, "invalid policy condition `%.*s`: expected `when` or `unless`", (int)P->tok.n,
+             P->tok.p);
         goto out;
     }
     if (expect(P, T_SEMI, "`;` at the end of the policy") != MD_OK) goto out;
@@ -1510,7 +1538,8 @@ static int parse_policy(parser_t *P, md_policy_t *pol)
             oom(P);
             goto out;
         }
-        for (uint32_t i = 0; i < conds.n; i++) pol->unless[i] = unless.p[i] != 0;
+        for (uint32_t i = 0; i < conds.n; i++)
+            pol->unless[i] = unless.p[i] != 0;
     }
     pol->nannotations = anns.n;
     if (anns.n) {
@@ -1519,7 +1548,8 @@ static int parse_policy(parser_t *P, md_policy_t *pol)
             oom(P);
             goto out;
         }
-        for (uint32_t i = 0; i < anns.n; i++) pol->annotations[i] = *(md_annotation_t *)anns.v[i];
+        for (uint32_t i = 0; i < anns.n; i++)
+            pol->annotations[i] = *(md_annotation_t *)anns.v[i];
     }
     pol->is_template = pol->principal.slot || pol->resource.slot;
     rc = P->failed ? MD_EINVAL : MD_OK;
@@ -1586,6 +1616,107 @@ fail:
     return rc;
 }
 
+/* Skip to just after the next `;` (or the end), stepping over bytes the lexer rejects. */
+static void recover(parser_t *P)
+{
+    for (;;) {
+        P->failed = false;
+        P->has_peek = false;
+        if (P->tok.kind == T_SEMI || P->tok.kind == T_EOF) break;
+        size_t before = P->pos;
+        md_err_t scratch = {0};
+        md_err_t *keep = P->err;
+        P->err = &scratch;
+        int rc = lex(P, &P->tok);
+        P->err = keep;
+        if (rc != MD_OK) {
+            if (P->pos == before) P->pos++;
+            if (P->pos >= P->len) {
+                P->tok.kind = T_EOF;
+                break;
+            }
+            P->tok.kind = T_IDENT; /* anything that is not `;` or the end */
+        }
+    }
+    P->failed = false;
+    if (P->tok.kind == T_SEMI) {
+        md_err_t scratch = {0};
+        md_err_t *keep = P->err;
+        P->err = &scratch;
+        if (next(P) != MD_OK) P->tok.kind = T_EOF;
+        P->err = keep;
+        P->failed = false;
+    }
+}
+
+int md_uid_parse(const char *text, size_t len, md_arena_t *arena, const md_uid_t **out, md_err_t *err)
+{
+    parser_t P;
+    memset(&P, 0, sizeof(P));
+    P.src = text;
+    P.len = len;
+    P.line = 1;
+    P.name = "entity uid";
+    P.arena = arena;
+    P.err = err;
+    *out = NULL;
+    if (next(&P) != MD_OK) return MD_EINVAL;
+    if (P.tok.kind != T_IDENT) return perr(&P, &P.tok, "expected an entity uid like Type::\"id\"");
+    name_t nm;
+    if (parse_name(&P, &nm) != MD_OK) return MD_EINVAL;
+    if (P.tok.kind != T_COLONCOLON) return perr(&P, &P.tok, "expected an entity uid like Type::\"id\"");
+    const md_uid_t *u = parse_ref_tail(&P, &nm);
+    if (u == NULL) return err && err->code ? err->code : MD_EINVAL;
+    if (P.tok.kind != T_EOF) return perr(&P, &P.tok, "unexpected text after the entity uid");
+    *out = u;
+    return MD_OK;
+}
+
+int md_policyset_check(const char *text, size_t len, const char *name, md_buf_t *out, int max_errors)
+{
+    md_policyset_t *ps = calloc(1, sizeof(*ps));
+    parser_t P;
+    md_err_t err = {0};
+    int nerr = 0;
+    if (ps == NULL) {
+        md_buf_adds(out, "out of memory\n");
+        return 1;
+    }
+    md_arena_init(&ps->arena, 64 * 1024);
+    memset(&P, 0, sizeof(P));
+    P.src = text;
+    P.len = len;
+    P.line = 1;
+    P.name = name ? name : "<policies>";
+    P.ps = ps;
+    P.arena = &ps->arena;
+    P.err = &err;
+    if (next(&P) != MD_OK) {
+        md_buf_printf(out, "%s\n", err.msg);
+        nerr++;
+        md_err_clear(&err);
+        recover(&P);
+    }
+    while (P.tok.kind != T_EOF && nerr < max_errors) {
+        md_policy_t *pol = md_arena_zalloc(&ps->arena, sizeof(*pol));
+        if (pol == NULL) {
+            md_buf_adds(out, "out of memory\n");
+            nerr++;
+            break;
+        }
+        P.depth = 0;
+        if (parse_policy(&P, pol) != MD_OK) {
+            md_buf_printf(out, "%s\n", err.msg);
+            nerr++;
+            md_err_clear(&err);
+            if (err.code == MD_ENOMEM) break;
+            recover(&P);
+        }
+    }
+    md_policyset_free(ps);
+    return nerr;
+}
+
 void md_policyset_free(md_policyset_t *ps)
 {
     if (ps == NULL) return;
@@ -1609,13 +1740,15 @@ int md_policyset_link(md_policyset_t *ps, md_str_t tmpl_id, md_str_t new_id, con
     const md_policy_t *t = md_policyset_find(ps, tmpl_id);
     if (t == NULL) return md_err_set(err, MD_ENOENT, "no template with id `%.*s`", (int)tmpl_id.n, tmpl_id.p);
     if (!t->is_template)
-        return md_err_set(err, MD_EINVAL, "`%.*s` is a static policy, not a template", (int)tmpl_id.n, tmpl_id.p);
+        return md_err_set(err, MD_EINVAL, "`%.*s` is a static policy, not a template", (int)tmpl_id.n,
+                          tmpl_id.p);
     if (md_policyset_find(ps, new_id))
         return md_err_set(err, MD_EINVAL, "a policy with id `%.*s` already exists", (int)new_id.n, new_id.p);
     if (t->principal.slot != (principal != NULL) || t->resource.slot != (resource != NULL))
         return md_err_set(err, MD_EINVAL, "template `%.*s` needs values for exactly its slots (%s%s%s)",
                           (int)tmpl_id.n, tmpl_id.p, t->principal.slot ? "?principal" : "",
-                          t->principal.slot && t->resource.slot ? ", " : "", t->resource.slot ? "?resource" : "");
+                          t->principal.slot && t->resource.slot ? ", " : "",
+                          t->resource.slot ? "?resource" : "");
     md_policy_t *p = md_arena_alloc(&ps->arena, sizeof(*p));
     if (p == NULL) return md_err_set(err, MD_ENOMEM, "out of memory");
     *p = *t;

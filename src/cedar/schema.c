@@ -228,15 +228,16 @@ static md_str_t qualify(md_arena_t *a, md_str_t ns, md_str_t base)
     return r;
 }
 
-/* Print a possibly binary string into a message, truncated and made printable. */
-static const char *show(char *buf, size_t cap, md_str_t s)
+const char *md_schema_show(char *buf, size_t cap, md_str_t s)
 {
-    size_t j = 0;
-    for (size_t i = 0; i < s.n && j + 5 < cap; i++) {
+    size_t j = 0, i = 0;
+    for (; i < s.n && j + 4 < cap; i++) {
         unsigned char ch = (unsigned char)s.p[i];
         buf[j++] = (ch < 0x20 || ch == 0x7f) ? '?' : (char)ch;
     }
-    if (j + 5 >= cap && s.n > j) {
+    if (i < s.n) {
+        while (j > 0 && ((unsigned char)buf[j - 1] & 0xc0) == 0x80) j--; /* whole characters only */
+        if (j > 0 && (unsigned char)buf[j - 1] >= 0xc0) j--;
         memcpy(buf + j, "...", 3);
         j += 3;
     }
@@ -323,7 +324,7 @@ static int use_common(rctx_t *c, ct_info_t *ct, uint32_t depth, const md_sloc_t 
     if (ct->state == CT_BUSY)
         return md_schema_errf(c->err, c->raw->src, &ct->rc->loc, MD_EINVAL,
                               "cycle in common type references containing `%s`",
-                              show(nb, sizeof(nb), ct->full));
+                              md_schema_show(nb, sizeof(nb), ct->full));
     if (ct->state == CT_NEW) {
         if (c->hops >= MD_SCHEMA_MAX_HOPS)
             return md_schema_errf(c->err, c->raw->src, loc, MD_ELIMIT,
@@ -448,7 +449,7 @@ static int conv(rctx_t *c, uint32_t ns, const md_rty_t *rt, uint32_t depth, cons
         int k = ext_kind(rt->name);
         if (k == 0)
             return md_schema_errf(c->err, c->raw->src, &rt->loc, MD_EINVAL, "unknown extension type `%s`",
-                                  show(nb, sizeof(nb), rt->name));
+                                  md_schema_show(nb, sizeof(nb), rt->name));
         *out = c->leaf[k];
         return MD_OK;
     }
@@ -469,7 +470,7 @@ static int conv(rctx_t *c, uint32_t ns, const md_rty_t *rt, uint32_t depth, cons
                               want == REF_ENTITY   ? "entity type"
                               : want == REF_COMMON ? "common type"
                                                    : "common or entity type",
-                              show(nb, sizeof(nb), rt->name));
+                              md_schema_show(nb, sizeof(nb), rt->name));
     }
     }
     return md_schema_errf(c->err, c->raw->src, &rt->loc, MD_EINVAL, "bad type");
@@ -486,10 +487,10 @@ static int resolve_etype(rctx_t *c, uint32_t ns, const md_rname_t *rn, md_str_t 
     if (r < 0) return r;
     if (r == 0)
         return md_schema_errf(c->err, c->raw->src, &rn->loc, MD_EINVAL, "undeclared entity type `%s`",
-                              show(nb, sizeof(nb), rn->name));
+                              md_schema_show(nb, sizeof(nb), rn->name));
     if (et->re == NULL)
         return md_schema_errf(c->err, c->raw->src, &rn->loc, MD_EINVAL, "undeclared entity type `%s`",
-                              show(nb, sizeof(nb), et->out_name));
+                              md_schema_show(nb, sizeof(nb), et->out_name));
     *out = et->out_name;
     return MD_OK;
 }
@@ -557,10 +558,10 @@ static int check_namespaces(rctx_t *c)
         if (ns->name.n > 0 && any_part_is(ns->name, "__cedar"))
             return md_schema_errf(c->err, raw->src, &ns->loc, MD_EINVAL,
                                   "namespace `%s` uses the reserved `__cedar` namespace",
-                                  show(nb, sizeof(nb), ns->name));
+                                  md_schema_show(nb, sizeof(nb), ns->name));
         if (tab_put(&seen, ns->name, MD_STR_NULL, (void *)ns) != NULL)
             return md_schema_errf(c->err, raw->src, &ns->loc, MD_EINVAL, "duplicate namespace `%s`",
-                                  show(nb, sizeof(nb), ns->name));
+                                  md_schema_show(nb, sizeof(nb), ns->name));
     }
     return MD_OK;
 }
@@ -587,7 +588,7 @@ static int declare(rctx_t *c)
             if (et->out_name.p == NULL) return oom(c);
             if (tab_put(&c->ents, et->out_name, MD_STR_NULL, et) != NULL)
                 return md_schema_errf(c->err, raw->src, &re->loc, MD_EINVAL,
-                                      "entity type `%s` is declared twice", show(nb, sizeof(nb), et->out_name));
+                                      "entity type `%s` is declared twice", md_schema_show(nb, sizeof(nb), et->out_name));
         }
         for (uint32_t j = 0; j < ns->ncommons; j++) {
             const md_rcommon_t *rc = &ns->commons[j];
@@ -597,7 +598,7 @@ static int declare(rctx_t *c)
             if (is_reserved_common_name(rc->name))
                 return md_schema_errf(c->err, raw->src, &rc->loc, MD_EINVAL,
                                       "`%s` is a reserved schema keyword and cannot name a common type",
-                                      show(nb, sizeof(nb), rc->name));
+                                      md_schema_show(nb, sizeof(nb), rc->name));
             ct_info_t *ct = md_arena_zalloc(c->tmp, sizeof(*ct));
             if (ct == NULL) return oom(c);
             ct->rc = rc;
@@ -606,7 +607,7 @@ static int declare(rctx_t *c)
             if (ct->full.p == NULL) return oom(c);
             if (tab_put(&c->cts, ct->full, MD_STR_NULL, ct) != NULL)
                 return md_schema_errf(c->err, raw->src, &rc->loc, MD_EINVAL,
-                                      "common type `%s` is declared twice", show(nb, sizeof(nb), ct->full));
+                                      "common type `%s` is declared twice", md_schema_show(nb, sizeof(nb), ct->full));
         }
         if (ns->nactions > 0) {
             c->action_type[i] = qualify(c->out, ns->name, MD_STR("Action"));
@@ -624,7 +625,7 @@ static int declare(rctx_t *c)
             ai->uid.hash = md_uid_hash(ai->uid.type, ai->uid.id);
             if (tab_put(&c->acts, ai->uid.type, ai->uid.id, ai) != NULL)
                 return md_schema_errf(c->err, raw->src, &ra->loc, MD_EINVAL, "action `%s` is declared twice",
-                                      show(nb, sizeof(nb), ra->id));
+                                      md_schema_show(nb, sizeof(nb), ra->id));
         }
     }
     return MD_OK;
@@ -651,8 +652,8 @@ static int check_shadowing(rctx_t *c)
             if ((et && et->re) || (ct && ct->rc))
                 return md_schema_errf(c->err, raw->src, loc, MD_EINVAL,
                                       "definition of `%s::%s` illegally shadows the existing definition of `%s`",
-                                      show(nb, sizeof(nb), ns->name), show(nb2, sizeof(nb2), base),
-                                      show(nb2, sizeof(nb2), base));
+                                      md_schema_show(nb, sizeof(nb), ns->name), md_schema_show(nb2, sizeof(nb2), base),
+                                      md_schema_show(nb2, sizeof(nb2), base));
         }
         for (uint32_t k = 0; k < ns->nactions; k++) {
             const md_raction_t *ra = &ns->actions[k];
@@ -660,8 +661,8 @@ static int check_shadowing(rctx_t *c)
                 return md_schema_errf(c->err, raw->src, &ra->loc, MD_EINVAL,
                                       "definition of `%s::Action::\"%s\"` illegally shadows the existing "
                                       "definition of `Action::\"%s\"`",
-                                      show(nb, sizeof(nb), ns->name), show(nb2, sizeof(nb2), ra->id),
-                                      show(nb2, sizeof(nb2), ra->id));
+                                      md_schema_show(nb, sizeof(nb), ns->name), md_schema_show(nb2, sizeof(nb2), ra->id),
+                                      md_schema_show(nb2, sizeof(nb2), ra->id));
         }
     }
     return MD_OK;
@@ -744,7 +745,7 @@ static int resolve_entities(rctx_t *c, md_schema_t *s)
                 if (et->shape->kind != MD_TY_RECORD)
                     return md_schema_errf(c->err, raw->src, &re->shape->loc, MD_EINVAL,
                                           "the shape of entity type `%s` is not a record",
-                                          show(nb, sizeof(nb), et->name));
+                                          md_schema_show(nb, sizeof(nb), et->name));
             }
             if (re->tags != NULL) {
                 uint32_t h;
@@ -800,7 +801,7 @@ static int resolve_action(rctx_t *c, act_info_t *ai, md_schema_action_t *a)
             }
             if (found == NULL)
                 return md_schema_errf(c->err, raw->src, &ref->loc, MD_EINVAL, "undeclared action `%s::\"%s\"`",
-                                      show(nb, sizeof(nb), ty), show(nb2, sizeof(nb2), ref->id));
+                                      md_schema_show(nb, sizeof(nb), ty), md_schema_show(nb2, sizeof(nb2), ref->id));
             ai->par[ai->npar++] = found;
             mo[p] = found->uid;
         }
@@ -824,7 +825,7 @@ static int resolve_action(rctx_t *c, act_info_t *ai, md_schema_action_t *a)
         if (a->context->kind != MD_TY_RECORD)
             return md_schema_errf(c->err, raw->src, &ra->context->loc, MD_EINVAL,
                                   "the context of action `%s::\"%s\"` is not a record",
-                                  show(nb, sizeof(nb), a->uid.type), show(nb2, sizeof(nb2), a->uid.id));
+                                  md_schema_show(nb, sizeof(nb), a->uid.type), md_schema_show(nb2, sizeof(nb2), a->uid.id));
     }
     return MD_OK;
 }
@@ -855,7 +856,7 @@ static int check_action_cycles(rctx_t *c, act_info_t **all, uint32_t n)
             if (p->color == 1)
                 return md_schema_errf(c->err, c->raw->src, &p->ra->loc, MD_EINVAL,
                                       "cycle in action hierarchy containing `%s::\"%s\"`",
-                                      show(nb, sizeof(nb), p->uid.type), show(nb2, sizeof(nb2), p->uid.id));
+                                      md_schema_show(nb, sizeof(nb), p->uid.type), md_schema_show(nb2, sizeof(nb2), p->uid.id));
             if (p->color == 0) {
                 p->color = 1;
                 stack[sp++] = (struct frame){p, 0};

@@ -60,22 +60,22 @@ typedef struct md_schema_etype {
 } md_schema_etype_t;
 
 typedef struct md_schema_action {
-    md_uid_t uid;                 /* type "NS::Action" (or "Action"), id as declared */
-    const md_uid_t *member_of;    /* parent actions, fully qualified */
+    md_uid_t uid;              /* type "NS::Action" (or "Action"), id as declared */
+    const md_uid_t *member_of; /* parent actions, fully qualified */
     uint32_t nmember_of;
-    bool has_applies_to;          /* false: the action applies to no request at all */
-    const md_str_t *principals;   /* fully qualified principal type names */
+    bool has_applies_to;        /* false: the action applies to no request at all */
+    const md_str_t *principals; /* fully qualified principal type names */
     uint32_t nprincipals;
     const md_str_t *resources;
     uint32_t nresources;
-    const md_ty_t *context;       /* a RECORD; an empty record when not given */
+    const md_ty_t *context; /* a RECORD; an empty record when not given */
 } md_schema_action_t;
 
 typedef struct md_schema {
-    md_arena_t arena;             /* owns everything below */
-    md_schema_etype_t *etypes;    /* sorted by name */
+    md_arena_t arena;          /* owns everything below */
+    md_schema_etype_t *etypes; /* sorted by name */
     uint32_t netypes;
-    md_schema_action_t *actions;  /* sorted by (uid.type, uid.id) */
+    md_schema_action_t *actions; /* sorted by (uid.type, uid.id) */
     uint32_t nactions;
 } md_schema_t;
 

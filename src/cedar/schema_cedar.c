@@ -228,9 +228,9 @@ static int unexpected(parser_t *p, const tok_t *t)
 {
     if (t->k == T_ERR) return p->err->code ? p->err->code : MD_EINVAL;
     if (t->k == T_EOF) return md_schema_errf(p->err, p->src, &t->loc, MD_EINVAL, "unexpected end of input");
-    int n = t->text.n > 40 ? 40 : (int)t->text.n;
-    return md_schema_errf(p->err, p->src, &t->loc, MD_EINVAL, "unexpected token `%.*s`%s", n, t->text.p,
-                          t->text.n > 40 ? "..." : "");
+    char nb[48];
+    return md_schema_errf(p->err, p->src, &t->loc, MD_EINVAL, "unexpected token `%s`",
+                          md_schema_show(nb, sizeof(nb), t->text));
 }
 
 static int expect(parser_t *p, tok_kind_t k, tok_t *out)
@@ -337,7 +337,7 @@ static int parse_ident(parser_t *p, md_str_t *out, md_sloc_t *loc)
     if (t->k != T_IDENT) return unexpected(p, t);
     if (md_schema_is_reserved_word(t->text))
         return md_schema_errf(p->err, p->src, &t->loc, MD_EINVAL, "`%.*s` is a reserved identifier",
-                              (int)t->text.n, t->text.p);
+                              (int)t->text.n, t->text.p); /* a short ASCII word */
     tok_t got = next(p);
     *out = got.text;
     if (loc) *loc = got.loc;
@@ -430,9 +430,11 @@ static int parse_annotations(parser_t *p)
         /* report at the second occurrence in source order */
         uint32_t seen = 0;
         for (uint32_t k = 0; k < n; k++) {
-            if (md_str_eq(keys[k], sorted[i]) && ++seen == 2)
-                return md_schema_errf(p->err, p->src, &locs[k], MD_EINVAL, "duplicate annotation `@%.*s`",
-                                      (int)keys[k].n, keys[k].p);
+            if (md_str_eq(keys[k], sorted[i]) && ++seen == 2) {
+                char nb[64];
+                return md_schema_errf(p->err, p->src, &locs[k], MD_EINVAL, "duplicate annotation `@%s`",
+                                      md_schema_show(nb, sizeof(nb), keys[k]));
+            }
         }
     }
     return MD_OK;
@@ -651,6 +653,7 @@ out:
 static int parse_applies_to(parser_t *p, md_raction_t *a, const md_rname_t *first)
 {
     bool seen_p = false, seen_r = false, seen_c = false;
+    char nb[64];
     int rc = expect(p, T_LBRACE, NULL);
     if (rc != MD_OK) return rc;
     a->has_applies_to = true;
@@ -661,8 +664,8 @@ static int parse_applies_to(parser_t *p, md_raction_t *a, const md_rname_t *firs
             (void)next(p);
             if ((is_p && seen_p) || (!is_p && seen_r))
                 return md_schema_errf(p->err, p->src, &t.loc, MD_EINVAL,
-                                      "duplicate `%s` declaration in action `%.*s`", is_p ? "principal" : "resource",
-                                      (int)(first->name.n > 60 ? 60 : first->name.n), first->name.p);
+                                      "duplicate `%s` declaration in action `%s`", is_p ? "principal" : "resource",
+                                      md_schema_show(nb, sizeof(nb), first->name));
             if ((rc = expect(p, T_COLON, NULL)) != MD_OK) return rc;
             uint32_t before = is_p ? a->nprincipals : a->nresources;
             rc = is_p ? parse_enttypes(p, &a->principals, &a->nprincipals, &a->capprincipals)
@@ -679,8 +682,8 @@ static int parse_applies_to(parser_t *p, md_raction_t *a, const md_rname_t *firs
             (void)next(p);
             if (seen_c)
                 return md_schema_errf(p->err, p->src, &t.loc, MD_EINVAL,
-                                      "duplicate context declaration in action `%.*s`",
-                                      (int)(first->name.n > 60 ? 60 : first->name.n), first->name.p);
+                                      "duplicate context declaration in action `%s`",
+                                      md_schema_show(nb, sizeof(nb), first->name));
             seen_c = true;
             if ((rc = expect(p, T_COLON, NULL)) != MD_OK) return rc;
             const tok_t *v = peek(p, 0);
@@ -710,12 +713,12 @@ static int parse_applies_to(parser_t *p, md_raction_t *a, const md_rname_t *firs
         }
     }
     if (!seen_r)
-        return md_schema_errf(p->err, p->src, &first->loc, MD_EINVAL, "missing `resource` declaration for `%.*s`",
-                              (int)(first->name.n > 60 ? 60 : first->name.n), first->name.p);
+        return md_schema_errf(p->err, p->src, &first->loc, MD_EINVAL, "missing `resource` declaration for `%s`",
+                              md_schema_show(nb, sizeof(nb), first->name));
     if (!seen_p)
         return md_schema_errf(p->err, p->src, &first->loc, MD_EINVAL,
-                              "missing `principal` declaration for `%.*s`",
-                              (int)(first->name.n > 60 ? 60 : first->name.n), first->name.p);
+                              "missing `principal` declaration for `%s`",
+                              md_schema_show(nb, sizeof(nb), first->name));
     return MD_OK;
 }
 

@@ -6,7 +6,8 @@
  * cedar-policy-core/src/validator/json_schema.rs (and docs json-schema.md):
  *   { "NS": { "commonTypes"?: {T: Type+annotations}, "entityTypes": {E: ...},
  *             "actions": {a: ...}, "annotations"?: {...} }, ... }
- * Objects reject unknown keys; `entityTypes` and `actions` are required; an
+ * Objects reject unknown keys (and, like serde, a struct may also be given as
+ * an array of its fields in order); `entityTypes` and `actions` are required; an
  * entity type has memberOfTypes/shape/tags or else `enum` (non-empty), none of
  * them null; an action has appliesTo/memberOf (null means absent) and no
  * attributes; appliesTo needs principalTypes and resourceTypes (either may be
@@ -130,7 +131,9 @@ static int jkey(jctx_t *j, const char *key, size_t klen, md_str_t *out)
 
 static int unknown_field(jctx_t *j, const char *key, size_t klen, const char *expected)
 {
-    return jerr(j, MD_EINVAL, "unknown field `%.*s`, expected %s", (int)(klen > 60 ? 60 : klen), key, expected);
+    char nb[64];
+    return jerr(j, MD_EINVAL, "unknown field `%s`, expected %s", md_schema_show(nb, sizeof(nb), (md_str_t){key, klen}),
+                expected);
 }
 
 /* A name string ("A::B") as a type or parent reference. */
@@ -138,8 +141,10 @@ static int jname(jctx_t *j, const json_t *v, md_str_t *out)
 {
     int rc = jstr(j, v, out);
     if (rc != MD_OK) return rc;
-    if (!md_schema_is_name(*out))
-        return jerr(j, MD_EINVAL, "invalid name `%.*s`", (int)(out->n > 60 ? 60 : out->n), out->p);
+    if (!md_schema_is_name(*out)) {
+        char nb[64];
+        return jerr(j, MD_EINVAL, "invalid name `%s`", md_schema_show(nb, sizeof(nb), *out));
+    }
     return MD_OK;
 }
 
@@ -155,8 +160,11 @@ static int parse_annotations(jctx_t *j, const json_t *v, bool *nonempty)
     json_object_keylen_foreach((json_t *)v, key, klen, val)
     {
         size_t old = path_push(j, (md_str_t){key, klen});
-        if (!md_schema_is_ident((md_str_t){key, klen}))
-            return jerr(j, MD_EINVAL, "invalid annotation name `%.*s`", (int)(klen > 60 ? 60 : klen), key);
+        if (!md_schema_is_ident((md_str_t){key, klen})) {
+            char nb[64];
+            return jerr(j, MD_EINVAL, "invalid annotation name `%s`",
+                        md_schema_show(nb, sizeof(nb), (md_str_t){key, klen}));
+        }
         if (!json_is_null(val) && (rc = want(j, val, JSON_STRING, "a string or null")) != MD_OK) return rc;
         path_pop(j, old);
     }
@@ -278,9 +286,10 @@ static int parse_type(jctx_t *j, const json_t *v, uint32_t depth, tctx_t ctx, md
         if (md_str_eqc(tn, "Extension")) {
             t->kind = MD_RTY_EXT;
             if ((rc = jstr(j, name, &t->name)) != MD_OK) return rc;
-            if (!md_schema_is_ident(t->name) || md_schema_is_reserved_word(t->name))
-                return jerr(j, MD_EINVAL, "invalid extension type `%.*s`", (int)(t->name.n > 60 ? 60 : t->name.n),
-                            t->name.p);
+            if (!md_schema_is_ident(t->name) || md_schema_is_reserved_word(t->name)) {
+                char nb[64];
+                return jerr(j, MD_EINVAL, "invalid extension type `%s`", md_schema_show(nb, sizeof(nb), t->name));
+            }
         } else {
             t->kind = md_str_eqc(tn, "Entity") ? MD_RTY_ENTITY : MD_RTY_REF;
             if ((rc = jname(j, name, &t->name)) != MD_OK) return rc;
@@ -289,8 +298,10 @@ static int parse_type(jctx_t *j, const json_t *v, uint32_t depth, tctx_t ctx, md
     } else {
         t->kind = MD_RTY_COMMON;
         t->name = tn;
-        if (!md_schema_is_name(tn))
-            return jerr(j, MD_EINVAL, "invalid common type `%.*s`", (int)(tn.n > 60 ? 60 : tn.n), tn.p);
+        if (!md_schema_is_name(tn)) {
+            char nb[64];
+            return jerr(j, MD_EINVAL, "invalid common type `%s`", md_schema_show(nb, sizeof(nb), tn));
+        }
     }
     return MD_OK;
 }
@@ -299,8 +310,10 @@ static int parse_type(jctx_t *j, const json_t *v, uint32_t depth, tctx_t ctx, md
 static int decl_name(jctx_t *j, const char *key, size_t klen, const char *what, md_str_t *out)
 {
     md_str_t k = {key, klen};
-    if (!md_schema_is_ident(k) || md_schema_is_reserved_word(k) || md_str_eqc(k, "__cedar"))
-        return jerr(j, MD_EINVAL, "invalid %s name `%.*s`", what, (int)(klen > 60 ? 60 : klen), key);
+    if (!md_schema_is_ident(k) || md_schema_is_reserved_word(k) || md_str_eqc(k, "__cedar")) {
+        char nb[64];
+        return jerr(j, MD_EINVAL, "invalid %s name `%s`", what, md_schema_show(nb, sizeof(nb), k));
+    }
     return jkey(j, key, klen, out);
 }
 
@@ -321,205 +334,202 @@ static int parse_name_list(jctx_t *j, const json_t *v, md_rname_t **arr, uint32_
     return MD_OK;
 }
 
-static int parse_entity(jctx_t *j, md_rentity_t *e, const json_t *v)
+/*
+ * Read the fields of a serde struct: an object whose keys must be among
+ * names[], or (as serde also accepts) an array giving the fields in order,
+ * possibly leaving off trailing ones.  out[i] is NULL for an absent field.
+ */
+static int get_fields(jctx_t *j, const json_t *v, const char *const *names, size_t n, const json_t **out,
+                      const char *what)
 {
+    for (size_t i = 0; i < n; i++) out[i] = NULL;
+    if (json_is_array(v)) {
+        if (json_array_size(v) > n)
+            return jerr(j, MD_EINVAL, "invalid length %zu, expected %s with at most %zu elements",
+                        json_array_size(v), what, n);
+        for (size_t i = 0; i < json_array_size(v); i++) out[i] = json_array_get(v, i);
+        return MD_OK;
+    }
+    if (!json_is_object(v)) return jerr(j, MD_EINVAL, "expected %s, found %s", what, jtype_name(v));
     const char *key;
     size_t klen;
     json_t *val;
-    const json_t *mot = NULL, *shape = NULL, *tags = NULL, *en = NULL;
-    int rc = want(j, v, JSON_OBJECT, "an entity type (an object)");
-    if (rc != MD_OK) return rc;
     json_object_keylen_foreach((json_t *)v, key, klen, val)
     {
-        md_str_t k = {key, klen};
-        size_t old = path_push(j, k);
-        if (md_str_eqc(k, "memberOfTypes")) {
-            mot = val;
-            rc = parse_name_list(j, val, &e->parents, &e->nparents, &e->capparents);
-        } else if (md_str_eqc(k, "shape")) {
-            shape = val;
-            rc = parse_type(j, val, 0, TY_PLAIN, &e->shape, NULL);
-        } else if (md_str_eqc(k, "tags")) {
-            tags = val;
-            rc = parse_type(j, val, 0, TY_PLAIN, &e->tags, NULL);
-        } else if (md_str_eqc(k, "enum")) {
-            size_t i;
+        size_t i = 0;
+        while (i < n && !md_str_eqc((md_str_t){key, klen}, names[i])) i++;
+        if (i == n) {
+            md_buf_t b;
+            md_buf_init(&b);
+            for (size_t k = 0; k < n; k++) md_buf_printf(&b, "%s`%s`", k ? ", " : "", names[k]);
+            int rc = unknown_field(j, key, klen, b.oom ? "another field" : b.p);
+            md_buf_free(&b);
+            return rc;
+        }
+        out[i] = val;
+    }
+    return MD_OK;
+}
+
+enum { ENT_MOT, ENT_SHAPE, ENT_TAGS, ENT_ENUM, ENT_ANNOT, ENT_N };
+
+static int parse_entity(jctx_t *j, md_rentity_t *e, const json_t *v)
+{
+    static const char *const names[ENT_N] = {"memberOfTypes", "shape", "tags", "enum", "annotations"};
+    const json_t *f[ENT_N];
+    int rc = get_fields(j, v, names, ENT_N, f, "an entity type");
+    if (rc != MD_OK) return rc;
+    for (int i = 0; i < ENT_N; i++) {
+        if (f[i] == NULL) continue;
+        size_t old = path_push(j, md_str_c(names[i]));
+        switch (i) {
+        case ENT_MOT: rc = parse_name_list(j, f[i], &e->parents, &e->nparents, &e->capparents); break;
+        case ENT_SHAPE: rc = parse_type(j, f[i], 0, TY_PLAIN, &e->shape, NULL); break;
+        case ENT_TAGS: rc = parse_type(j, f[i], 0, TY_PLAIN, &e->tags, NULL); break;
+        case ENT_ANNOT: rc = parse_annotations(j, f[i], NULL); break;
+        case ENT_ENUM: {
+            size_t k;
             json_t *el;
-            en = val;
-            if ((rc = want(j, val, JSON_ARRAY, "a non-empty array of strings")) != MD_OK) return rc;
-            if (json_array_size(val) == 0) return jerr(j, MD_EINVAL, "`enum` must not be empty");
-            json_array_foreach(val, i, el)
+            if ((rc = want(j, f[i], JSON_ARRAY, "a non-empty array of strings")) != MD_OK) return rc;
+            if (json_array_size(f[i]) == 0) return jerr(j, MD_EINVAL, "`enum` must not be empty");
+            json_array_foreach((json_t *)f[i], k, el)
             {
                 md_str_t *id = md_schema_push(j->a, &e->enum_ids, &e->nenum, &e->capenum, sizeof(*id));
                 if (id == NULL) return oom(j);
-                size_t o2 = path_push_index(j, i);
+                size_t o2 = path_push_index(j, k);
                 if ((rc = jstr(j, el, id)) != MD_OK) return rc;
                 path_pop(j, o2);
             }
-        } else if (md_str_eqc(k, "annotations")) {
-            rc = parse_annotations(j, val, NULL);
-        } else {
-            path_pop(j, old);
-            return unknown_field(j, key, klen, "one of `memberOfTypes`, `shape`, `tags`, `enum`, `annotations`");
+            break;
+        }
         }
         if (rc != MD_OK) return rc;
         path_pop(j, old);
     }
-    if (en != NULL) {
-        if (mot || shape || tags)
+    if (f[ENT_ENUM] != NULL) {
+        if (f[ENT_MOT] || f[ENT_SHAPE] || f[ENT_TAGS])
             return jerr(j, MD_EINVAL, "unexpected field in an enumerated entity type: %s",
-                        mot ? "memberOfTypes" : shape ? "shape" : "tags");
+                        f[ENT_MOT] ? "memberOfTypes" : f[ENT_SHAPE] ? "shape" : "tags");
         e->is_enum = true;
     }
     return MD_OK;
 }
 
+enum { APP_RES, APP_PRIN, APP_CTX, APP_N };
+
 static int parse_applies_to(jctx_t *j, md_raction_t *a, const json_t *v)
 {
-    const char *key;
-    size_t klen;
-    json_t *val;
-    bool have_p = false, have_r = false;
-    int rc = want(j, v, JSON_OBJECT, "an object");
+    static const char *const names[APP_N] = {"resourceTypes", "principalTypes", "context"};
+    const json_t *f[APP_N];
+    int rc = get_fields(j, v, names, APP_N, f, "appliesTo");
     if (rc != MD_OK) return rc;
     a->has_applies_to = true;
-    json_object_keylen_foreach((json_t *)v, key, klen, val)
-    {
-        md_str_t k = {key, klen};
-        size_t old = path_push(j, k);
-        if (md_str_eqc(k, "principalTypes")) {
-            have_p = true;
-            rc = parse_name_list(j, val, &a->principals, &a->nprincipals, &a->capprincipals);
-        } else if (md_str_eqc(k, "resourceTypes")) {
-            have_r = true;
-            rc = parse_name_list(j, val, &a->resources, &a->nresources, &a->capresources);
-        } else if (md_str_eqc(k, "context")) {
-            rc = parse_type(j, val, 0, TY_PLAIN, &a->context, NULL);
-        } else {
-            path_pop(j, old);
-            return unknown_field(j, key, klen, "one of `resourceTypes`, `principalTypes`, `context`");
-        }
-        if (rc != MD_OK) return rc;
+    if (f[APP_RES] == NULL) return jerr(j, MD_EINVAL, "missing field `resourceTypes`");
+    if (f[APP_PRIN] == NULL) return jerr(j, MD_EINVAL, "missing field `principalTypes`");
+    size_t old = path_push(j, MD_STR("resourceTypes"));
+    if ((rc = parse_name_list(j, f[APP_RES], &a->resources, &a->nresources, &a->capresources)) != MD_OK) return rc;
+    path_pop(j, old);
+    old = path_push(j, MD_STR("principalTypes"));
+    if ((rc = parse_name_list(j, f[APP_PRIN], &a->principals, &a->nprincipals, &a->capprincipals)) != MD_OK)
+        return rc;
+    path_pop(j, old);
+    if (f[APP_CTX] != NULL) {
+        old = path_push(j, MD_STR("context"));
+        if ((rc = parse_type(j, f[APP_CTX], 0, TY_PLAIN, &a->context, NULL)) != MD_OK) return rc;
         path_pop(j, old);
     }
-    if (!have_r) return jerr(j, MD_EINVAL, "missing field `resourceTypes`");
-    if (!have_p) return jerr(j, MD_EINVAL, "missing field `principalTypes`");
     return MD_OK;
 }
 
 static int parse_member_of(jctx_t *j, md_raction_t *a, const json_t *v)
 {
+    static const char *const names[2] = {"id", "type"};
     size_t i;
     json_t *el;
     int rc = want(j, v, JSON_ARRAY, "an array of action references");
     if (rc != MD_OK) return rc;
     json_array_foreach((json_t *)v, i, el)
     {
-        const char *key;
-        size_t klen;
-        json_t *val;
-        bool have_id = false;
+        const json_t *f[2];
         size_t old = path_push_index(j, i);
         md_raref_t *ref = md_schema_push(j->a, &a->parents, &a->nparents, &a->capparents, sizeof(*ref));
         if (ref == NULL) return oom(j);
-        if ((rc = here(j, &ref->loc)) != MD_OK) return rc;
-        if ((rc = want(j, el, JSON_OBJECT, "an action reference (an object)")) != MD_OK) return rc;
-        json_object_keylen_foreach(el, key, klen, val)
-        {
-            md_str_t k = {key, klen};
-            size_t o2 = path_push(j, k);
-            if (md_str_eqc(k, "id")) {
-                have_id = true;
-                rc = jstr(j, val, &ref->id);
-            } else if (md_str_eqc(k, "type")) {
-                if (!json_is_null(val)) {
-                    ref->has_type = true;
-                    rc = jname(j, val, &ref->type);
-                }
-            } else {
-                path_pop(j, o2);
-                return unknown_field(j, key, klen, "`id` or `type`");
-            }
-            if (rc != MD_OK) return rc;
+        if ((rc = here(j, &ref->loc)) != MD_OK ||
+            (rc = get_fields(j, el, names, 2, f, "an action reference")) != MD_OK)
+            return rc;
+        if (f[0] == NULL) return jerr(j, MD_EINVAL, "missing field `id`");
+        size_t o2 = path_push(j, MD_STR("id"));
+        if ((rc = jstr(j, f[0], &ref->id)) != MD_OK) return rc;
+        path_pop(j, o2);
+        if (f[1] != NULL && !json_is_null(f[1])) {
+            o2 = path_push(j, MD_STR("type"));
+            ref->has_type = true;
+            if ((rc = jname(j, f[1], &ref->type)) != MD_OK) return rc;
             path_pop(j, o2);
         }
-        if (!have_id) return jerr(j, MD_EINVAL, "missing field `id`");
         path_pop(j, old);
     }
     return MD_OK;
 }
+
+enum { ACT_ATTRS, ACT_APPLIES, ACT_MEMBER, ACT_ANNOT, ACT_N };
 
 static int parse_action(jctx_t *j, md_raction_t *a, const json_t *v)
 {
-    const char *key;
-    size_t klen;
-    json_t *val;
-    int rc = want(j, v, JSON_OBJECT, "an action (an object)");
+    static const char *const names[ACT_N] = {"attributes", "appliesTo", "memberOf", "annotations"};
+    const json_t *f[ACT_N];
+    int rc = get_fields(j, v, names, ACT_N, f, "an action");
     if (rc != MD_OK) return rc;
-    json_object_keylen_foreach((json_t *)v, key, klen, val)
-    {
-        md_str_t k = {key, klen};
-        size_t old = path_push(j, k);
-        if (md_str_eqc(k, "attributes")) {
-            if (json_is_object(val))
+    for (int i = 0; i < ACT_N; i++) {
+        if (f[i] == NULL || (i != ACT_ANNOT && json_is_null(f[i]))) continue; /* null: absent */
+        size_t old = path_push(j, md_str_c(names[i]));
+        switch (i) {
+        case ACT_ATTRS:
+            if (json_is_object(f[i]))
                 return jerr(j, MD_EINVAL, "unsupported feature: action declared with attributes");
-            if (!json_is_null(val)) return want(j, val, JSON_OBJECT, "an object");
-        } else if (md_str_eqc(k, "appliesTo")) {
-            if (!json_is_null(val) && (rc = parse_applies_to(j, a, val)) != MD_OK) return rc;
-        } else if (md_str_eqc(k, "memberOf")) {
-            if (!json_is_null(val) && (rc = parse_member_of(j, a, val)) != MD_OK) return rc;
-        } else if (md_str_eqc(k, "annotations")) {
-            if ((rc = parse_annotations(j, val, NULL)) != MD_OK) return rc;
-        } else {
-            path_pop(j, old);
-            return unknown_field(j, key, klen, "one of `attributes`, `appliesTo`, `memberOf`, `annotations`");
+            return want(j, f[i], JSON_OBJECT, "an object");
+        case ACT_APPLIES: rc = parse_applies_to(j, a, f[i]); break;
+        case ACT_MEMBER: rc = parse_member_of(j, a, f[i]); break;
+        case ACT_ANNOT: rc = parse_annotations(j, f[i], NULL); break;
         }
+        if (rc != MD_OK) return rc;
         path_pop(j, old);
     }
     return MD_OK;
 }
 
+enum { NS_COMMON, NS_ENTITIES, NS_ACTIONS, NS_ANNOT, NS_N };
+
 static int parse_namespace(jctx_t *j, const char *nskey, size_t nslen, const json_t *v)
 {
+    static const char *const names[NS_N] = {"commonTypes", "entityTypes", "actions", "annotations"};
+    const json_t *f[NS_N];
     const char *key;
     size_t klen;
     json_t *val;
-    const json_t *commons = NULL, *entities = NULL, *actions = NULL, *annotations = NULL;
     int rc;
 
     md_rns_t *ns = md_schema_push(j->a, &j->raw->ns, &j->raw->nns, &j->raw->capns, sizeof(*ns));
     if (ns == NULL) return oom(j);
     if ((rc = here(j, &ns->loc)) != MD_OK || (rc = jkey(j, nskey, nslen, &ns->name)) != MD_OK) return rc;
-    if (nslen > 0 && !md_schema_is_name(ns->name))
-        return jerr(j, MD_EINVAL, "invalid namespace `%.*s`", (int)(nslen > 60 ? 60 : nslen), nskey);
-    if ((rc = want(j, v, JSON_OBJECT, "a namespace (an object)")) != MD_OK) return rc;
-    json_object_keylen_foreach((json_t *)v, key, klen, val)
-    {
-        md_str_t k = {key, klen};
-        if (md_str_eqc(k, "commonTypes"))
-            commons = val;
-        else if (md_str_eqc(k, "entityTypes"))
-            entities = val;
-        else if (md_str_eqc(k, "actions"))
-            actions = val;
-        else if (md_str_eqc(k, "annotations"))
-            annotations = val;
-        else
-            return unknown_field(j, key, klen, "one of `commonTypes`, `entityTypes`, `actions`, `annotations`");
+    if (nslen > 0 && !md_schema_is_name(ns->name)) {
+        char nb[64];
+        return jerr(j, MD_EINVAL, "invalid namespace `%s`", md_schema_show(nb, sizeof(nb), ns->name));
     }
-    if (entities == NULL) return jerr(j, MD_EINVAL, "missing field `entityTypes`");
-    if (actions == NULL) return jerr(j, MD_EINVAL, "missing field `actions`");
-    if (annotations != NULL) {
+    if ((rc = get_fields(j, v, names, NS_N, f, "a namespace")) != MD_OK) return rc;
+    if (f[NS_ENTITIES] == NULL) return jerr(j, MD_EINVAL, "missing field `entityTypes`");
+    if (f[NS_ACTIONS] == NULL) return jerr(j, MD_EINVAL, "missing field `actions`");
+    if (f[NS_ANNOT] != NULL) {
         bool nonempty = false;
         size_t old = path_push(j, MD_STR("annotations"));
-        if ((rc = parse_annotations(j, annotations, &nonempty)) != MD_OK) return rc;
+        if ((rc = parse_annotations(j, f[NS_ANNOT], &nonempty)) != MD_OK) return rc;
         if (nonempty && nslen == 0) return jerr(j, MD_EINVAL, "annotations are not allowed on the empty namespace");
         path_pop(j, old);
     }
-    if (commons != NULL) {
+    if (f[NS_COMMON] != NULL) {
         size_t old = path_push(j, MD_STR("commonTypes"));
-        if ((rc = want(j, commons, JSON_OBJECT, "an object of common types")) != MD_OK) return rc;
-        json_object_keylen_foreach((json_t *)commons, key, klen, val)
+        if ((rc = want(j, f[NS_COMMON], JSON_OBJECT, "an object of common types")) != MD_OK) return rc;
+        json_object_keylen_foreach((json_t *)f[NS_COMMON], key, klen, val)
         {
             size_t o2 = path_push(j, (md_str_t){key, klen});
             md_rcommon_t *c = md_schema_push(j->a, &ns->commons, &ns->ncommons, &ns->capcommons, sizeof(*c));
@@ -532,8 +542,8 @@ static int parse_namespace(jctx_t *j, const char *nskey, size_t nslen, const jso
         path_pop(j, old);
     }
     size_t old = path_push(j, MD_STR("entityTypes"));
-    if ((rc = want(j, entities, JSON_OBJECT, "an object of entity types")) != MD_OK) return rc;
-    json_object_keylen_foreach((json_t *)entities, key, klen, val)
+    if ((rc = want(j, f[NS_ENTITIES], JSON_OBJECT, "an object of entity types")) != MD_OK) return rc;
+    json_object_keylen_foreach((json_t *)f[NS_ENTITIES], key, klen, val)
     {
         size_t o2 = path_push(j, (md_str_t){key, klen});
         md_rentity_t *e = md_schema_push(j->a, &ns->entities, &ns->nentities, &ns->capentities, sizeof(*e));
@@ -545,8 +555,8 @@ static int parse_namespace(jctx_t *j, const char *nskey, size_t nslen, const jso
     }
     path_pop(j, old);
     old = path_push(j, MD_STR("actions"));
-    if ((rc = want(j, actions, JSON_OBJECT, "an object of actions")) != MD_OK) return rc;
-    json_object_keylen_foreach((json_t *)actions, key, klen, val)
+    if ((rc = want(j, f[NS_ACTIONS], JSON_OBJECT, "an object of actions")) != MD_OK) return rc;
+    json_object_keylen_foreach((json_t *)f[NS_ACTIONS], key, klen, val)
     {
         size_t o2 = path_push(j, (md_str_t){key, klen});
         md_raction_t *a = md_schema_push(j->a, &ns->actions, &ns->nactions, &ns->capactions, sizeof(*a));

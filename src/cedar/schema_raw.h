@@ -127,6 +127,9 @@ void *md_schema_push(md_arena_t *a, void *arr_ptr, uint32_t *n, uint32_t *cap, s
 int md_schema_errf(md_err_t *err, const char *src, const md_sloc_t *loc, int code, const char *fmt, ...)
     MD_PRINTF(5, 6);
 
+/* s for a message: control characters become '?', long strings end in "..." (cap >= 8). */
+const char *md_schema_show(char *buf, size_t cap, md_str_t s);
+
 /* [_a-zA-Z][_a-zA-Z0-9]* */
 bool md_schema_is_ident(md_str_t s);
 /* One of Cedar's reserved identifiers: true false if then else in is like has. */

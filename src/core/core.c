@@ -82,7 +82,8 @@ static bool buf_grow(md_buf_t *b, size_t extra)
     if (b->oom) return false;
     if (b->n + extra + 1 <= b->cap) return true;
     size_t cap = b->cap ? b->cap : 64;
-    while (cap < b->n + extra + 1) cap *= 2;
+    while (cap < b->n + extra + 1)
+        cap *= 2;
     char *p = realloc(b->p, cap);
     if (p == NULL) {
         b->oom = true;
@@ -215,7 +216,8 @@ void md_arena_reset(md_arena_t *a)
     if (c == NULL) return;
     /* keep the oldest chunk, free the rest */
     md_arena_chunk_t *keep = c;
-    while (keep->next) keep = keep->next;
+    while (keep->next)
+        keep = keep->next;
     while (c != keep) {
         md_arena_chunk_t *next = c->next;
         free(c);
@@ -241,7 +243,8 @@ void md_arena_free(md_arena_t *a)
 size_t md_arena_footprint(const md_arena_t *a)
 {
     size_t n = 0;
-    for (const md_arena_chunk_t *c = a->head; c; c = c->next) n += sizeof(*c) + c->size;
+    for (const md_arena_chunk_t *c = a->head; c; c = c->next)
+        n += sizeof(*c) + c->size;
     return n;
 }
 

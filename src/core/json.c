@@ -59,19 +59,22 @@ json_t *md_json_loadb(const char *text, size_t len, json_error_t *je)
     while (i < len) {
         if (text[i] != '"') {
             size_t j = i;
-            while (j < len && text[j] != '"') j++;
+            while (j < len && text[j] != '"')
+                j++;
             md_buf_add(&b, text + i, j - i);
             i = j;
             continue;
         }
         size_t j = i + 1;
-        while (j < len && text[j] != '"') j += text[j] == '\\' ? 2 : 1;
+        while (j < len && text[j] != '"')
+            j += text[j] == '\\' ? 2 : 1;
         if (j >= len) { /* unterminated: let jansson report it */
             md_buf_add(&b, text + i, len - i);
             break;
         }
         size_t k = j + 1;
-        while (k < len && (text[k] == ' ' || text[k] == '\t' || text[k] == '\n' || text[k] == '\r')) k++;
+        while (k < len && (text[k] == ' ' || text[k] == '\t' || text[k] == '\n' || text[k] == '\r'))
+            k++;
         bool is_key = k < len && text[k] == ':';
         if (is_key && key_needs_rewrite(text + i + 1, j - i - 1)) {
             md_buf_addc(&b, '"');

@@ -33,7 +33,14 @@ function classify(msg) {
 // or {ok:false, kind, message}.
 function answerCase(cw, c) {
   const staticPolicies = c.policies;
-  const v = cw.validate({ schema: c.schema, policies: { staticPolicies }, validationSettings: { mode: 'strict' } });
+  // Parse the Cedar-format schema once and hand its JSON form to the
+  // validator and the authorizer (parsing Cedar schema text is the slowest
+  // step in cedar-wasm). selfcheck.js uses the text directly, which checks
+  // that the two paths agree.
+  const sj = cw.schemaToJson(c.schema);
+  if (sj.type !== 'success') return { ok: false, kind: 'schema', message: firstMsg(sj.errors) };
+  const schema = sj.json;
+  const v = cw.validate({ schema, policies: { staticPolicies }, validationSettings: { mode: 'strict' } });
   if (v.type !== 'success') {
     const m = firstMsg(v.errors);
     return { ok: false, kind: /polic/i.test(m) && !/schema/i.test(m) ? 'policies' : 'schema', message: m };
@@ -41,7 +48,7 @@ function answerCase(cw, c) {
   const shouldValidate = v.validationErrors.length === 0;
   const ps = cw.preparsePolicySet('p', { staticPolicies });
   if (ps.type !== 'success') return { ok: false, kind: 'policies', message: firstMsg(ps.errors) };
-  const ss = cw.preparseSchema('s', c.schema);
+  const ss = cw.preparseSchema('s', schema);
   if (ss.type !== 'success') return { ok: false, kind: 'schema', message: firstMsg(ss.errors) };
   const answers = [];
   for (const q of c.requests) {

@@ -790,9 +790,14 @@ function genPolicy(r, S, g, pr, hint) {
     conds.push(kw + ' { ' + pr.pr(g.gen(BOOL, d), 0) + ' }');
   }
   let ann = '';
+  if (r.chance(0.05)) ann += '// ' + r.pick(['a comment', 'permit(principal, action, resource);', 'ünï "q" \\']) + '\n';
   if (r.chance(0.08)) ann += '@id(' + pr.str(r.pick(['p', 'policy0', 'policy9', 'ünï'])) + ')\n';
   if (r.chance(0.05)) ann += '@advice\n';
   const multiline = r.chance(0.5);
+  if (r.chance(0.03)) {
+    // unusual but legal layout: tabs, newlines and comments between tokens
+    return ann + effect + '\t(\n' + scope.join(' , // c\n') + '\n)\n' + conds.map((c) => c.replace(' { ', '\n{\t')).join('\n') + '\n;';
+  }
   if (multiline) {
     return ann + effect + ' (\n  ' + scope.join(',\n  ') + '\n)' + conds.map((c) => '\n' + c).join('') + ';';
   }
