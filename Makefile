@@ -12,15 +12,15 @@ CC       ?= cc
 SANITIZE ?=
 OPT      ?= -O2
 
-PKGS     := jansson
+PKGS     := jansson openssl libevent libevent_openssl libevent_pthreads libfyaml sqlite3
 PKG_CFLAGS := $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
-PKG_LIBS   := $(shell pkg-config --libs $(PKGS) 2>/dev/null || echo -ljansson)
+PKG_LIBS   := $(shell pkg-config --libs $(PKGS) 2>/dev/null || echo -ljansson -lssl -lcrypto -levent -levent_openssl -levent_pthreads -lfyaml -lsqlite3)
 
 WARN     := -Wall -Wextra -Wshadow -Wno-unused-parameter -Wstrict-prototypes -Wmissing-prototypes \
             -Wformat=2 -Wvla
 CFLAGS   ?= $(OPT) -g
 CFLAGS   += -std=c11 -D_GNU_SOURCE -fno-strict-aliasing $(WARN) -Isrc -Iinclude $(PKG_CFLAGS) -MMD -MP
-LDLIBS   += $(PKG_LIBS) -lm
+LDLIBS   += $(PKG_LIBS) -lm -lpthread
 
 ifneq ($(SANITIZE),)
 CFLAGS   += -fsanitize=$(SANITIZE) -fno-omit-frame-pointer -fno-sanitize-recover=all
@@ -30,7 +30,7 @@ ifneq ($(WERROR),)
 CFLAGS   += -Werror
 endif
 
-LIB_SRCS := $(sort $(wildcard src/core/*.c src/cedar/*.c))
+LIB_SRCS := $(sort $(wildcard src/*/*.c))
 LIB_OBJS := $(LIB_SRCS:%.c=$(BUILD)/obj/%.o)
 CLI_SRCS := $(sort $(wildcard cmd/mandate/*.c))
 CLI_OBJS := $(CLI_SRCS:%.c=$(BUILD)/obj/%.o)
@@ -79,9 +79,10 @@ FUZZ_BINS := $(FUZZ_SRCS:fuzz/%.c=$(BUILD)/fuzz/%)
 FUZZ_CFLAGS := -std=c11 -D_GNU_SOURCE -O1 -g -Isrc -Iinclude $(PKG_CFLAGS) \
                -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=undefined
 
-$(BUILD)/fuzz/%: fuzz/%.c $(LIB_SRCS)
+FUZZ_LIB_SRCS := $(sort $(wildcard src/core/*.c src/cedar/*.c))
+$(BUILD)/fuzz/%: fuzz/%.c $(FUZZ_LIB_SRCS)
 	@mkdir -p $(dir $@)
-	clang $(FUZZ_CFLAGS) -o $@ $< $(LIB_SRCS) $(PKG_LIBS) -lm
+	clang $(FUZZ_CFLAGS) -o $@ $< $(FUZZ_LIB_SRCS) $(PKG_LIBS) -lm -lpthread
 
 fuzz: $(FUZZ_BINS)
 

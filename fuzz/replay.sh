@@ -14,7 +14,7 @@ total=0
 for t in policy schema entities; do
     bin="$build/fuzz/replay-$t"
     cc -std=c11 -D_GNU_SOURCE -g -O1 $CFLAGS_EXTRA -Isrc -Iinclude -o "$bin" fuzz/fuzz_$t.c fuzz/replay_main.c \
-        "$build/libmandate.a" $(pkg-config --libs jansson) -lm
+        "$build/libmandate.a" $(pkg-config --libs jansson openssl libevent libevent_openssl libevent_pthreads libfyaml sqlite3) -lm -lpthread
     n=$(find fuzz/corpus/$t -type f | wc -l)
     find fuzz/corpus/$t -type f -print0 | xargs -0 -r "$bin" > "$build/fuzz/replay-$t.log"
     echo "replay $t: $n inputs"

@@ -411,9 +411,11 @@ static int unescape(parser_t *P, const tok_t *t, md_buf_t *out, md_buf_t *pat)
             int32_t c = md_utf8_next(s, n, &j);
             if (c < 0) return perr(P, t, "invalid UTF-8 in string literal");
             cp = (uint32_t)c;
-            if (pat && cp == '*') cp = MD_LIKE_STAR;
             i = j;
         }
+        /* The reference maps every '*' that is not written `\*` to a wildcard,
+         * including escapes such as `\u{2a}` (unescape.rs, to_pattern). */
+        if (pat && cp == '*') cp = MD_LIKE_STAR;
         if (pat)
             md_buf_add(pat, &cp, sizeof(cp));
         else
