@@ -14,9 +14,10 @@
  *     an entity or common type of that name;
  *   - each namespace with actions also declares the entity type NS::Action,
  *     usable in attribute types but not as a parent, principal or resource;
- *   - common types are inlined (memoized, so a common type used twice is one
- *     shared md_ty_t), cycles among them are errors, and so are types nested
- *     deeper than MD_SCHEMA_MAX_DEPTH after inlining;
+ *   - common types are resolved in dependency order and inlined (each once,
+ *     so a common type used twice is one shared md_ty_t); cycles among them
+ *     are errors, and so are types nested deeper than MD_SCHEMA_MAX_DEPTH
+ *     after inlining;
  *   - action parents must be declared actions and the action hierarchy must be
  *     acyclic; entity types may form cycles (Cedar allows it).
  * Scratch data lives in the raw schema's arena; the result in its own arena.
@@ -26,7 +27,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 
-/* Active common-type expansions at once; bounds recursion on alias chains. */
+/* Nested on-demand common-type expansions.  resolve_commons() resolves common
+ * types in dependency order, so expansion never nests in practice; this only
+ * bounds the recursion should that invariant ever break. */
 #define MD_SCHEMA_MAX_HOPS 512
 
 /* ---- small helpers shared with the parsers ---- */
@@ -173,6 +176,12 @@ typedef struct ct_info {
     uint8_t state;
     uint32_t height; /* Set/Record levels of ty */
     const md_ty_t *ty;
+    /* dependency graph among user common types, for the topological order */
+    struct ct_info **deps; /* common types this one's definition names */
+    uint32_t ndeps, capdeps;
+    struct ct_info **users; /* the reverse edges */
+    uint32_t nusers, capusers;
+    uint32_t pending; /* deps not yet resolved */
 } ct_info_t;
 
 typedef struct act_info {
@@ -236,7 +245,8 @@ const char *md_schema_show(char *buf, size_t cap, md_str_t s)
         buf[j++] = (ch < 0x20 || ch == 0x7f) ? '?' : (char)ch;
     }
     if (i < s.n) {
-        while (j > 0 && ((unsigned char)buf[j - 1] & 0xc0) == 0x80) j--; /* whole characters only */
+        while (j > 0 && ((unsigned char)buf[j - 1] & 0xc0) == 0x80)
+            j--; /* whole characters only */
         if (j > 0 && (unsigned char)buf[j - 1] >= 0xc0) j--;
         memcpy(buf + j, "...", 3);
         j += 3;
@@ -316,7 +326,7 @@ static int too_deep(rctx_t *c, const md_sloc_t *loc)
                           MD_SCHEMA_MAX_DEPTH);
 }
 
-/* The inlined type of a common type, resolving it on first use. */
+/* The inlined type of a common type (resolving it first if it is not yet). */
 static int use_common(rctx_t *c, ct_info_t *ct, uint32_t depth, const md_sloc_t *loc, const md_ty_t **out,
                       uint32_t *height)
 {
@@ -328,8 +338,7 @@ static int use_common(rctx_t *c, ct_info_t *ct, uint32_t depth, const md_sloc_t 
     if (ct->state == CT_NEW) {
         if (c->hops >= MD_SCHEMA_MAX_HOPS)
             return md_schema_errf(c->err, c->raw->src, loc, MD_ELIMIT,
-                                  "common type references are nested more than %d deep",
-                                  MD_SCHEMA_MAX_HOPS);
+                                  "common type references are nested more than %d deep", MD_SCHEMA_MAX_HOPS);
         c->hops++;
         ct->state = CT_BUSY;
         int rc = conv(c, ct->ns, ct->rc->type, depth, &ct->ty, &ct->height);
@@ -368,33 +377,43 @@ static int attr_ref_cmp(const void *a, const void *b)
     return x->idx < y->idx ? -1 : x->idx > y->idx;
 }
 
-/* Records: attributes sorted by name; a repeated name keeps its last declaration
- * (the Cedar text format collects attributes into a map, dropping the others
- * before they are resolved). */
+/* The attributes of a raw record that count, as indices sorted by name: a
+ * repeated name keeps its last declaration (the Cedar text format collects
+ * attributes into a map, dropping the others before they are resolved). */
+static int live_attrs(rctx_t *c, const md_rty_t *rt, uint32_t **out, uint32_t *m)
+{
+    uint32_t n = rt->nattrs;
+    *out = NULL;
+    *m = 0;
+    if (n == 0) return MD_OK;
+    attr_ref_t *refs = md_arena_alloc(c->tmp, (size_t)n * sizeof(*refs));
+    uint32_t *idx = md_arena_alloc(c->tmp, (size_t)n * sizeof(*idx));
+    if (refs == NULL || idx == NULL) return oom(c);
+    for (uint32_t i = 0; i < n; i++)
+        refs[i] = (attr_ref_t){rt->attrs[i].name, i};
+    qsort(refs, n, sizeof(*refs), attr_ref_cmp);
+    for (uint32_t i = 0; i < n; i++)
+        if (i + 1 == n || !md_str_eq(refs[i].name, refs[i + 1].name)) idx[(*m)++] = refs[i].idx;
+    *out = idx;
+    return MD_OK;
+}
+
 static int conv_record(rctx_t *c, uint32_t ns, const md_rty_t *rt, uint32_t depth, const md_ty_t **out,
                        uint32_t *height)
 {
-    uint32_t n = rt->nattrs, m = 0, h = 0;
-    attr_ref_t *refs = NULL;
+    uint32_t *idx, m, h = 0;
+    int rc = live_attrs(c, rt, &idx, &m);
+    if (rc != MD_OK) return rc;
     md_ty_attr_t *attrs = NULL;
-    if (n > 0) {
-        refs = md_arena_alloc(c->tmp, (size_t)n * sizeof(*refs));
-        attrs = md_arena_zalloc(c->out, (size_t)n * sizeof(*attrs));
-        if (refs == NULL || attrs == NULL) return oom(c);
-        for (uint32_t i = 0; i < n; i++) refs[i] = (attr_ref_t){rt->attrs[i].name, i};
-        qsort(refs, n, sizeof(*refs), attr_ref_cmp);
-    }
-    for (uint32_t i = 0; i < n; i++) {
-        if (i + 1 < n && md_str_eq(refs[i].name, refs[i + 1].name)) continue;
-        const md_rattr_t *ra = &rt->attrs[refs[i].idx];
+    if (m > 0 && (attrs = md_arena_zalloc(c->out, (size_t)m * sizeof(*attrs))) == NULL) return oom(c);
+    for (uint32_t i = 0; i < m; i++) {
+        const md_rattr_t *ra = &rt->attrs[idx[i]];
         uint32_t ah = 0;
-        int rc = conv(c, ns, ra->type, depth + 1, &attrs[m].type, &ah);
-        if (rc != MD_OK) return rc;
-        attrs[m].name = md_arena_str(c->out, ra->name);
-        if (attrs[m].name.p == NULL) return oom(c);
-        attrs[m].required = ra->required;
+        if ((rc = conv(c, ns, ra->type, depth + 1, &attrs[i].type, &ah)) != MD_OK) return rc;
+        attrs[i].name = md_arena_str(c->out, ra->name);
+        if (attrs[i].name.p == NULL) return oom(c);
+        attrs[i].required = ra->required;
         if (ah > h) h = ah;
-        m++;
     }
     md_ty_t *t = md_arena_zalloc(c->out, sizeof(*t));
     if (t == NULL) return oom(c);
@@ -588,7 +607,8 @@ static int declare(rctx_t *c)
             if (et->out_name.p == NULL) return oom(c);
             if (tab_put(&c->ents, et->out_name, MD_STR_NULL, et) != NULL)
                 return md_schema_errf(c->err, raw->src, &re->loc, MD_EINVAL,
-                                      "entity type `%s` is declared twice", md_schema_show(nb, sizeof(nb), et->out_name));
+                                      "entity type `%s` is declared twice",
+                                      md_schema_show(nb, sizeof(nb), et->out_name));
         }
         for (uint32_t j = 0; j < ns->ncommons; j++) {
             const md_rcommon_t *rc = &ns->commons[j];
@@ -607,7 +627,8 @@ static int declare(rctx_t *c)
             if (ct->full.p == NULL) return oom(c);
             if (tab_put(&c->cts, ct->full, MD_STR_NULL, ct) != NULL)
                 return md_schema_errf(c->err, raw->src, &rc->loc, MD_EINVAL,
-                                      "common type `%s` is declared twice", md_schema_show(nb, sizeof(nb), ct->full));
+                                      "common type `%s` is declared twice",
+                                      md_schema_show(nb, sizeof(nb), ct->full));
         }
         if (ns->nactions > 0) {
             c->action_type[i] = qualify(c->out, ns->name, MD_STR("Action"));
@@ -646,14 +667,16 @@ static int check_shadowing(rctx_t *c)
         if (ns == empty) continue;
         for (uint32_t k = 0; k < ns->nentities + ns->ncommons; k++) {
             md_str_t base = k < ns->nentities ? ns->entities[k].name : ns->commons[k - ns->nentities].name;
-            const md_sloc_t *loc = k < ns->nentities ? &ns->entities[k].loc : &ns->commons[k - ns->nentities].loc;
+            const md_sloc_t *loc =
+                k < ns->nentities ? &ns->entities[k].loc : &ns->commons[k - ns->nentities].loc;
             ent_info_t *et = tab_get(&c->ents, base, MD_STR_NULL);
             ct_info_t *ct = tab_get(&c->cts, base, MD_STR_NULL);
             if ((et && et->re) || (ct && ct->rc))
-                return md_schema_errf(c->err, raw->src, loc, MD_EINVAL,
-                                      "definition of `%s::%s` illegally shadows the existing definition of `%s`",
-                                      md_schema_show(nb, sizeof(nb), ns->name), md_schema_show(nb2, sizeof(nb2), base),
-                                      md_schema_show(nb2, sizeof(nb2), base));
+                return md_schema_errf(
+                    c->err, raw->src, loc, MD_EINVAL,
+                    "definition of `%s::%s` illegally shadows the existing definition of `%s`",
+                    md_schema_show(nb, sizeof(nb), ns->name), md_schema_show(nb2, sizeof(nb2), base),
+                    md_schema_show(nb2, sizeof(nb2), base));
         }
         for (uint32_t k = 0; k < ns->nactions; k++) {
             const md_raction_t *ra = &ns->actions[k];
@@ -661,7 +684,8 @@ static int check_shadowing(rctx_t *c)
                 return md_schema_errf(c->err, raw->src, &ra->loc, MD_EINVAL,
                                       "definition of `%s::Action::\"%s\"` illegally shadows the existing "
                                       "definition of `Action::\"%s\"`",
-                                      md_schema_show(nb, sizeof(nb), ns->name), md_schema_show(nb2, sizeof(nb2), ra->id),
+                                      md_schema_show(nb, sizeof(nb), ns->name),
+                                      md_schema_show(nb2, sizeof(nb2), ra->id),
                                       md_schema_show(nb2, sizeof(nb2), ra->id));
         }
     }
@@ -676,8 +700,8 @@ static int declare_builtins(rctx_t *c)
         const char *name;
         md_ty_kind_t kind;
     } builtins[] = {
-        {"Bool", MD_TY_BOOL},       {"Long", MD_TY_LONG},         {"String", MD_TY_STRING},
-        {"ipaddr", MD_TY_IPADDR},   {"decimal", MD_TY_DECIMAL},   {"datetime", MD_TY_DATETIME},
+        {"Bool", MD_TY_BOOL},         {"Long", MD_TY_LONG},       {"String", MD_TY_STRING},
+        {"ipaddr", MD_TY_IPADDR},     {"decimal", MD_TY_DECIMAL}, {"datetime", MD_TY_DATETIME},
         {"duration", MD_TY_DURATION},
     };
     for (size_t i = 0; i < sizeof(builtins) / sizeof(builtins[0]); i++) {
@@ -704,21 +728,99 @@ static int declare_builtins(rctx_t *c)
     return MD_OK;
 }
 
+/* Record that the definition of `from` names the user common type `to`. */
+static int add_dep(rctx_t *c, ct_info_t *from, ct_info_t *to)
+{
+    ct_info_t **d = md_schema_push(c->tmp, &from->deps, &from->ndeps, &from->capdeps, sizeof(*d));
+    ct_info_t **u = md_schema_push(c->tmp, &to->users, &to->nusers, &to->capusers, sizeof(*u));
+    if (d == NULL || u == NULL) return oom(c);
+    *d = to;
+    *u = from;
+    return MD_OK;
+}
+
+/* The user common types a raw type names (unresolvable names are left for
+ * conv() to report).  Recursion is bounded by the parsers' nesting limit. */
+static int collect_deps(rctx_t *c, ct_info_t *from, const md_rty_t *rt)
+{
+    int rc;
+    switch (rt->kind) {
+    case MD_RTY_SET: return collect_deps(c, from, rt->elem);
+    case MD_RTY_RECORD: {
+        uint32_t *idx, m;
+        if ((rc = live_attrs(c, rt, &idx, &m)) != MD_OK) return rc;
+        for (uint32_t i = 0; i < m; i++)
+            if ((rc = collect_deps(c, from, rt->attrs[idx[i]].type)) != MD_OK) return rc;
+        return MD_OK;
+    }
+    case MD_RTY_REF:
+    case MD_RTY_COMMON: {
+        ct_info_t *ct = NULL;
+        ent_info_t *et = NULL;
+        int r = lookup(c, from->ns, rt->name, rt->kind == MD_RTY_REF ? REF_ANY : REF_COMMON, &ct, &et);
+        if (r < 0) return r;
+        if (r == REF_COMMON && ct->rc != NULL) return add_dep(c, from, ct);
+        return MD_OK;
+    }
+    default: return MD_OK;
+    }
+}
+
+/*
+ * Resolve every user common type, dependencies first (Kahn's algorithm, as
+ * CommonTypeResolver::topo_sort does), so that inlining never recurses
+ * through a chain of common types.  What cannot be ordered lies on or behind
+ * a cycle.
+ */
 static int resolve_commons(rctx_t *c)
 {
-    for (uint32_t i = 0; i < c->raw->nns; i++) {
-        const md_rns_t *ns = &c->raw->ns[i];
+    const md_rschema_t *raw = c->raw;
+    uint32_t n = 0, head = 0, tail = 0;
+    int rc;
+    for (uint32_t i = 0; i < raw->nns; i++)
+        n += raw->ns[i].ncommons;
+    if (n == 0) return MD_OK;
+    ct_info_t **all = md_arena_alloc(c->tmp, (size_t)n * sizeof(*all));
+    ct_info_t **queue = md_arena_alloc(c->tmp, (size_t)n * sizeof(*queue));
+    if (all == NULL || queue == NULL) return oom(c);
+    n = 0;
+    for (uint32_t i = 0; i < raw->nns; i++) {
+        const md_rns_t *ns = &raw->ns[i];
         for (uint32_t j = 0; j < ns->ncommons; j++) {
             md_str_t full = qualify(c->tmp, ns->name, ns->commons[j].name);
             if (full.p == NULL) return oom(c);
-            ct_info_t *ct = tab_get(&c->cts, full, MD_STR_NULL);
-            const md_ty_t *ty;
-            uint32_t h;
-            int rc = use_common(c, ct, 0, &ns->commons[j].loc, &ty, &h);
-            if (rc != MD_OK) return rc;
+            all[n++] = tab_get(&c->cts, full, MD_STR_NULL);
         }
     }
-    return MD_OK;
+    for (uint32_t i = 0; i < n; i++)
+        if ((rc = collect_deps(c, all[i], all[i]->rc->type)) != MD_OK) return rc;
+    for (uint32_t i = 0; i < n; i++) {
+        all[i]->pending = all[i]->ndeps;
+        if (all[i]->pending == 0) queue[tail++] = all[i];
+    }
+    while (head < tail) {
+        ct_info_t *ct = queue[head++];
+        const md_ty_t *ty;
+        uint32_t h;
+        if ((rc = use_common(c, ct, 0, &ct->rc->loc, &ty, &h)) != MD_OK) return rc;
+        for (uint32_t k = 0; k < ct->nusers; k++)
+            if (--ct->users[k]->pending == 0) queue[tail++] = ct->users[k];
+    }
+    if (tail == n) return MD_OK;
+    /* Walk unresolved dependencies until the walk must have entered a cycle. */
+    ct_info_t *ct = NULL;
+    for (uint32_t i = 0; i < n && ct == NULL; i++)
+        if (all[i]->pending > 0) ct = all[i];
+    for (uint32_t steps = 0; steps < n; steps++) {
+        uint32_t k = 0;
+        while (k < ct->ndeps && ct->deps[k]->pending == 0)
+            k++;
+        ct = ct->deps[k];
+    }
+    char nb[128];
+    return md_schema_errf(c->err, raw->src, &ct->rc->loc, MD_EINVAL,
+                          "cycle in common type references containing `%s`",
+                          md_schema_show(nb, sizeof(nb), ct->full));
 }
 
 static int resolve_entities(rctx_t *c, md_schema_t *s)
@@ -800,8 +902,9 @@ static int resolve_action(rctx_t *c, act_info_t *ai, md_schema_action_t *a)
                 found = tab_get(&c->acts, cand, ref->id);
             }
             if (found == NULL)
-                return md_schema_errf(c->err, raw->src, &ref->loc, MD_EINVAL, "undeclared action `%s::\"%s\"`",
-                                      md_schema_show(nb, sizeof(nb), ty), md_schema_show(nb2, sizeof(nb2), ref->id));
+                return md_schema_errf(c->err, raw->src, &ref->loc, MD_EINVAL,
+                                      "undeclared action `%s::\"%s\"`", md_schema_show(nb, sizeof(nb), ty),
+                                      md_schema_show(nb2, sizeof(nb2), ref->id));
             ai->par[ai->npar++] = found;
             mo[p] = found->uid;
         }
@@ -825,7 +928,8 @@ static int resolve_action(rctx_t *c, act_info_t *ai, md_schema_action_t *a)
         if (a->context->kind != MD_TY_RECORD)
             return md_schema_errf(c->err, raw->src, &ra->context->loc, MD_EINVAL,
                                   "the context of action `%s::\"%s\"` is not a record",
-                                  md_schema_show(nb, sizeof(nb), a->uid.type), md_schema_show(nb2, sizeof(nb2), a->uid.id));
+                                  md_schema_show(nb, sizeof(nb), a->uid.type),
+                                  md_schema_show(nb2, sizeof(nb2), a->uid.id));
     }
     return MD_OK;
 }
@@ -856,7 +960,8 @@ static int check_action_cycles(rctx_t *c, act_info_t **all, uint32_t n)
             if (p->color == 1)
                 return md_schema_errf(c->err, c->raw->src, &p->ra->loc, MD_EINVAL,
                                       "cycle in action hierarchy containing `%s::\"%s\"`",
-                                      md_schema_show(nb, sizeof(nb), p->uid.type), md_schema_show(nb2, sizeof(nb2), p->uid.id));
+                                      md_schema_show(nb, sizeof(nb), p->uid.type),
+                                      md_schema_show(nb2, sizeof(nb2), p->uid.id));
             if (p->color == 0) {
                 p->color = 1;
                 stack[sp++] = (struct frame){p, 0};

@@ -118,7 +118,8 @@ static tok_t lex(parser_t *p)
             continue;
         }
         if (p->text[p->pos] == '/' && p->pos + 1 < p->len && p->text[p->pos + 1] == '/') {
-            while (p->pos < p->len && p->text[p->pos] != '\n' && p->text[p->pos] != '\r') advance(p, 1);
+            while (p->pos < p->len && p->text[p->pos] != '\n' && p->text[p->pos] != '\r')
+                advance(p, 1);
             continue;
         }
         break;
@@ -133,10 +134,12 @@ static tok_t lex(parser_t *p)
     unsigned char c = (unsigned char)p->text[p->pos];
     size_t n = 1;
     if (is_ident_start(c)) {
-        while (start + n < p->len && is_ident_char((unsigned char)p->text[start + n])) n++;
+        while (start + n < p->len && is_ident_char((unsigned char)p->text[start + n]))
+            n++;
         t.k = T_IDENT;
     } else if (c >= '0' && c <= '9') {
-        while (start + n < p->len && p->text[start + n] >= '0' && p->text[start + n] <= '9') n++;
+        while (start + n < p->len && p->text[start + n] >= '0' && p->text[start + n] <= '9')
+            n++;
         t.k = T_NUM;
     } else if (c == '"') {
         for (;;) {
@@ -306,16 +309,22 @@ static int unescape(parser_t *p, const tok_t *t, md_str_t *out)
                 cp = cp * 16 + (uint32_t)v;
             }
             if (cp > 0x10ffff || (cp >= 0xd800 && cp <= 0xdfff)) goto bad;
-            md_buf_t b;
-            md_buf_init(&b);
-            md_utf8_put(&b, cp);
-            if (b.oom) {
-                md_buf_free(&b);
-                return oom(p);
+            /* UTF-8: at most 4 bytes, and the escape took at least 5 */
+            if (cp < 0x80) {
+                d[j++] = (char)cp;
+            } else if (cp < 0x800) {
+                d[j++] = (char)(0xc0 | (cp >> 6));
+                d[j++] = (char)(0x80 | (cp & 0x3f));
+            } else if (cp < 0x10000) {
+                d[j++] = (char)(0xe0 | (cp >> 12));
+                d[j++] = (char)(0x80 | ((cp >> 6) & 0x3f));
+                d[j++] = (char)(0x80 | (cp & 0x3f));
+            } else {
+                d[j++] = (char)(0xf0 | (cp >> 18));
+                d[j++] = (char)(0x80 | ((cp >> 12) & 0x3f));
+                d[j++] = (char)(0x80 | ((cp >> 6) & 0x3f));
+                d[j++] = (char)(0x80 | (cp & 0x3f));
             }
-            memcpy(d + j, b.p, b.n); /* at most 4 bytes, and \u{..} takes at least 5 */
-            j += b.n;
-            md_buf_free(&b);
             break;
         }
         default: goto bad;
@@ -663,9 +672,9 @@ static int parse_applies_to(parser_t *p, md_raction_t *a, const md_rname_t *firs
             bool is_p = is_kw(&t, "principal");
             (void)next(p);
             if ((is_p && seen_p) || (!is_p && seen_r))
-                return md_schema_errf(p->err, p->src, &t.loc, MD_EINVAL,
-                                      "duplicate `%s` declaration in action `%s`", is_p ? "principal" : "resource",
-                                      md_schema_show(nb, sizeof(nb), first->name));
+                return md_schema_errf(
+                    p->err, p->src, &t.loc, MD_EINVAL, "duplicate `%s` declaration in action `%s`",
+                    is_p ? "principal" : "resource", md_schema_show(nb, sizeof(nb), first->name));
             if ((rc = expect(p, T_COLON, NULL)) != MD_OK) return rc;
             uint32_t before = is_p ? a->nprincipals : a->nresources;
             rc = is_p ? parse_enttypes(p, &a->principals, &a->nprincipals, &a->capprincipals)
@@ -713,7 +722,8 @@ static int parse_applies_to(parser_t *p, md_raction_t *a, const md_rname_t *firs
         }
     }
     if (!seen_r)
-        return md_schema_errf(p->err, p->src, &first->loc, MD_EINVAL, "missing `resource` declaration for `%s`",
+        return md_schema_errf(p->err, p->src, &first->loc, MD_EINVAL,
+                              "missing `resource` declaration for `%s`",
                               md_schema_show(nb, sizeof(nb), first->name));
     if (!seen_p)
         return md_schema_errf(p->err, p->src, &first->loc, MD_EINVAL,

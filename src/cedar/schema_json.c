@@ -23,6 +23,8 @@
 
 #include <jansson.h>
 
+#include "core/json.h"
+
 typedef struct jctx {
     const char *src;
     md_err_t *err;
@@ -123,17 +125,20 @@ static int jstr(jctx_t *j, const json_t *v, md_str_t *out)
     return out->p ? MD_OK : oom(j);
 }
 
+/* Keys may carry NUL characters (md_json_loadb's private encoding; core/json.h). */
 static int jkey(jctx_t *j, const char *key, size_t klen, md_str_t *out)
 {
-    *out = md_arena_str(j->a, (md_str_t){key, klen});
+    md_str_t k = md_json_key(key, klen, j->a);
+    if (k.p == NULL) return oom(j);
+    *out = md_arena_str(j->a, k);
     return out->p ? MD_OK : oom(j);
 }
 
 static int unknown_field(jctx_t *j, const char *key, size_t klen, const char *expected)
 {
     char nb[64];
-    return jerr(j, MD_EINVAL, "unknown field `%s`, expected %s", md_schema_show(nb, sizeof(nb), (md_str_t){key, klen}),
-                expected);
+    return jerr(j, MD_EINVAL, "unknown field `%s`, expected %s",
+                md_schema_show(nb, sizeof(nb), (md_str_t){key, klen}), expected);
 }
 
 /* A name string ("A::B") as a type or parent reference. */
@@ -247,11 +252,12 @@ static int parse_type(jctx_t *j, const json_t *v, uint32_t depth, tctx_t ctx, md
     path_pop(j, old);
 
     bool is_set = md_str_eqc(tn, "Set"), is_rec = md_str_eqc(tn, "Record");
-    bool is_named = md_str_eqc(tn, "Entity") || md_str_eqc(tn, "EntityOrCommon") || md_str_eqc(tn, "Extension");
+    bool is_named =
+        md_str_eqc(tn, "Entity") || md_str_eqc(tn, "EntityOrCommon") || md_str_eqc(tn, "Extension");
     if (element && !is_set) return unknown_field(j, "element", 7, "other fields for this type");
     if ((attributes || additional) && !is_rec)
-        return unknown_field(j, attributes ? "attributes" : "additionalAttributes",
-                             attributes ? 10 : 20, "other fields for this type");
+        return unknown_field(j, attributes ? "attributes" : "additionalAttributes", attributes ? 10 : 20,
+                             "other fields for this type");
     if (name && !is_named) return unknown_field(j, "name", 4, "other fields for this type");
 
     if (md_str_eqc(tn, "String")) {
@@ -288,7 +294,8 @@ static int parse_type(jctx_t *j, const json_t *v, uint32_t depth, tctx_t ctx, md
             if ((rc = jstr(j, name, &t->name)) != MD_OK) return rc;
             if (!md_schema_is_ident(t->name) || md_schema_is_reserved_word(t->name)) {
                 char nb[64];
-                return jerr(j, MD_EINVAL, "invalid extension type `%s`", md_schema_show(nb, sizeof(nb), t->name));
+                return jerr(j, MD_EINVAL, "invalid extension type `%s`",
+                            md_schema_show(nb, sizeof(nb), t->name));
             }
         } else {
             t->kind = md_str_eqc(tn, "Entity") ? MD_RTY_ENTITY : MD_RTY_REF;
@@ -342,12 +349,14 @@ static int parse_name_list(jctx_t *j, const json_t *v, md_rname_t **arr, uint32_
 static int get_fields(jctx_t *j, const json_t *v, const char *const *names, size_t n, const json_t **out,
                       const char *what)
 {
-    for (size_t i = 0; i < n; i++) out[i] = NULL;
+    for (size_t i = 0; i < n; i++)
+        out[i] = NULL;
     if (json_is_array(v)) {
         if (json_array_size(v) > n)
             return jerr(j, MD_EINVAL, "invalid length %zu, expected %s with at most %zu elements",
                         json_array_size(v), what, n);
-        for (size_t i = 0; i < json_array_size(v); i++) out[i] = json_array_get(v, i);
+        for (size_t i = 0; i < json_array_size(v); i++)
+            out[i] = json_array_get(v, i);
         return MD_OK;
     }
     if (!json_is_object(v)) return jerr(j, MD_EINVAL, "expected %s, found %s", what, jtype_name(v));
@@ -357,11 +366,13 @@ static int get_fields(jctx_t *j, const json_t *v, const char *const *names, size
     json_object_keylen_foreach((json_t *)v, key, klen, val)
     {
         size_t i = 0;
-        while (i < n && !md_str_eqc((md_str_t){key, klen}, names[i])) i++;
+        while (i < n && !md_str_eqc((md_str_t){key, klen}, names[i]))
+            i++;
         if (i == n) {
             md_buf_t b;
             md_buf_init(&b);
-            for (size_t k = 0; k < n; k++) md_buf_printf(&b, "%s`%s`", k ? ", " : "", names[k]);
+            for (size_t k = 0; k < n; k++)
+                md_buf_printf(&b, "%s`%s`", k ? ", " : "", names[k]);
             int rc = unknown_field(j, key, klen, b.oom ? "another field" : b.p);
             md_buf_free(&b);
             return rc;
@@ -409,7 +420,9 @@ static int parse_entity(jctx_t *j, md_rentity_t *e, const json_t *v)
     if (f[ENT_ENUM] != NULL) {
         if (f[ENT_MOT] || f[ENT_SHAPE] || f[ENT_TAGS])
             return jerr(j, MD_EINVAL, "unexpected field in an enumerated entity type: %s",
-                        f[ENT_MOT] ? "memberOfTypes" : f[ENT_SHAPE] ? "shape" : "tags");
+                        f[ENT_MOT]     ? "memberOfTypes"
+                        : f[ENT_SHAPE] ? "shape"
+                                       : "tags");
         e->is_enum = true;
     }
     return MD_OK;
@@ -427,7 +440,8 @@ static int parse_applies_to(jctx_t *j, md_raction_t *a, const json_t *v)
     if (f[APP_RES] == NULL) return jerr(j, MD_EINVAL, "missing field `resourceTypes`");
     if (f[APP_PRIN] == NULL) return jerr(j, MD_EINVAL, "missing field `principalTypes`");
     size_t old = path_push(j, MD_STR("resourceTypes"));
-    if ((rc = parse_name_list(j, f[APP_RES], &a->resources, &a->nresources, &a->capresources)) != MD_OK) return rc;
+    if ((rc = parse_name_list(j, f[APP_RES], &a->resources, &a->nresources, &a->capresources)) != MD_OK)
+        return rc;
     path_pop(j, old);
     old = path_push(j, MD_STR("principalTypes"));
     if ((rc = parse_name_list(j, f[APP_PRIN], &a->principals, &a->nprincipals, &a->capprincipals)) != MD_OK)
@@ -523,7 +537,8 @@ static int parse_namespace(jctx_t *j, const char *nskey, size_t nslen, const jso
         bool nonempty = false;
         size_t old = path_push(j, MD_STR("annotations"));
         if ((rc = parse_annotations(j, f[NS_ANNOT], &nonempty)) != MD_OK) return rc;
-        if (nonempty && nslen == 0) return jerr(j, MD_EINVAL, "annotations are not allowed on the empty namespace");
+        if (nonempty && nslen == 0)
+            return jerr(j, MD_EINVAL, "annotations are not allowed on the empty namespace");
         path_pop(j, old);
     }
     if (f[NS_COMMON] != NULL) {
@@ -535,7 +550,8 @@ static int parse_namespace(jctx_t *j, const char *nskey, size_t nslen, const jso
             md_rcommon_t *c = md_schema_push(j->a, &ns->commons, &ns->ncommons, &ns->capcommons, sizeof(*c));
             if (c == NULL) return oom(j);
             if ((rc = decl_name(j, key, klen, "common type", &c->name)) != MD_OK ||
-                (rc = here(j, &c->loc)) != MD_OK || (rc = parse_type(j, val, 0, TY_COMMON, &c->type, NULL)) != MD_OK)
+                (rc = here(j, &c->loc)) != MD_OK ||
+                (rc = parse_type(j, val, 0, TY_COMMON, &c->type, NULL)) != MD_OK)
                 return rc;
             path_pop(j, o2);
         }
@@ -548,8 +564,8 @@ static int parse_namespace(jctx_t *j, const char *nskey, size_t nslen, const jso
         size_t o2 = path_push(j, (md_str_t){key, klen});
         md_rentity_t *e = md_schema_push(j->a, &ns->entities, &ns->nentities, &ns->capentities, sizeof(*e));
         if (e == NULL) return oom(j);
-        if ((rc = decl_name(j, key, klen, "entity type", &e->name)) != MD_OK || (rc = here(j, &e->loc)) != MD_OK ||
-            (rc = parse_entity(j, e, val)) != MD_OK)
+        if ((rc = decl_name(j, key, klen, "entity type", &e->name)) != MD_OK ||
+            (rc = here(j, &e->loc)) != MD_OK || (rc = parse_entity(j, e, val)) != MD_OK)
             return rc;
         path_pop(j, o2);
     }
@@ -595,7 +611,7 @@ int md_schema_parse_json(const char *text, size_t len, const char *name, md_sche
     md_buf_init(&j.path);
     md_buf_adds(&j.path, "$");
 
-    root = json_loadb(text ? text : "", text ? len : 0, JSON_REJECT_DUPLICATES | JSON_ALLOW_NUL, &jerror);
+    root = md_json_loadb(text ? text : "", text ? len : 0, &jerror);
     if (root == NULL) {
         rc = md_err_set(err, MD_EINVAL, "%s: $: invalid JSON at line %d column %d: %s", raw.src, jerror.line,
                         jerror.column, jerror.text);
