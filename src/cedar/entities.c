@@ -65,6 +65,8 @@ int md_json_to_uid(const json_t *j, md_arena_t *a, const char *path, const md_ui
                     "expected an entity reference with exactly the string fields \"type\" and \"id\"");
     md_str_t ts = jstr(t);
     if (ts.n == 0) return jerr(err, path, "entity type name is empty");
+    if (!md_type_name_valid(ts))
+        return jerr(err, path, "`%.*s` is not a valid entity type name", (int)(ts.n > 60 ? 60 : ts.n), ts.p);
     md_uid_t *u = md_uid_new(a, ts, jstr(id));
     if (u == NULL) return md_err_set(err, MD_ENOMEM, "out of memory");
     *out = u;
@@ -103,7 +105,7 @@ static int ext_from_string(md_cv_kind_t k, md_str_t s, md_arena_t *a, const char
 static md_cv_kind_t ext_kind_of_fn(md_str_t fn)
 {
     if (md_str_eqc(fn, "decimal")) return MD_CV_DECIMAL;
-    if (md_str_eqc(fn, "ip") || md_str_eqc(fn, "ipaddr")) return MD_CV_IPADDR;
+    if (md_str_eqc(fn, "ip")) return MD_CV_IPADDR;
     if (md_str_eqc(fn, "datetime")) return MD_CV_DATETIME;
     if (md_str_eqc(fn, "duration")) return MD_CV_DURATION;
     return 0;
@@ -290,6 +292,8 @@ int md_json_to_cv(const json_t *j, const md_ty_t *ty, md_arena_t *a, const char 
             }
             if (json_object_size(j) == 1 && json_object_get(j, "__extn"))
                 return ext_from_json(j, a, path, depth, out, err);
+            if (json_object_size(j) == 1 && json_object_get(j, "__expr"))
+                return jerr(err, path, "`__expr` escapes are no longer supported; use `__entity` or `__extn`");
             return json_record_untyped(j, a, path, depth, out, err);
         case JSON_REAL: return jerr(err, path, "floating-point numbers are not Cedar values; use decimal");
         case JSON_NULL: return jerr(err, path, "null is not a Cedar value");
@@ -582,9 +586,33 @@ static int check_enum(const md_schema_t *schema, const md_uid_t *u, const char *
     if (schema == NULL) return MD_OK;
     const md_schema_etype_t *et = md_schema_etype(schema, u->type);
     if (et && et->is_enum && !str_in(u->id, et->enum_ids, et->nenum))
-        return jerr(err, path, "entity id \"%.*s\" is not one of the values of the enum type `%.*s`",
-                    (int)(u->id.n > 60 ? 60 : u->id.n), u->id.p, (int)u->type.n, u->type.p);
+        return md_err_set(err, MD_ESCHEMA, "%s: entity id \"%.*s\" is not one of the values of the enum type `%.*s`",
+                          path, (int)(u->id.n > 60 ? 60 : u->id.n), u->id.p, (int)u->type.n, u->type.p);
     return MD_OK;
+}
+
+/* Every entity reference inside a value must use a declared enum id
+ * (the reference's validate_euids_in_partial_value). */
+static int check_enums_in_value(const md_schema_t *schema, const md_cv_t *v, const char *path, int depth,
+                                md_err_t *err)
+{
+    if (schema == NULL || depth > MD_CEDAR_MAX_DEPTH) return MD_OK;
+    switch (v->kind) {
+    case MD_CV_ENTITY: return check_enum(schema, v->uid, path, err);
+    case MD_CV_SET:
+        for (uint32_t i = 0; i < v->set.n; i++) {
+            int rc = check_enums_in_value(schema, &v->set.v[i], path, depth + 1, err);
+            if (rc != MD_OK) return rc;
+        }
+        return MD_OK;
+    case MD_CV_RECORD:
+        for (uint32_t i = 0; i < v->rec.n; i++) {
+            int rc = check_enums_in_value(schema, &v->rec.f[i].val, path, depth + 1, err);
+            if (rc != MD_OK) return rc;
+        }
+        return MD_OK;
+    default: return MD_OK;
+    }
 }
 
 /* One entity object from the JSON array. */
@@ -640,6 +668,7 @@ static int parse_entity(md_entities_t *es, const json_t *j, size_t idx, const ch
     rc = md_json_to_cv(ja, et ? et->shape : NULL, &es->arena, sub, 0, &e->attrs, err);
     json_decref((json_t *)ja);
     if (rc != MD_OK) return rc;
+    if ((rc = check_enums_in_value(schema, &e->attrs, sub, 0, err)) != MD_OK) return rc;
 
     const json_t *jt = json_object_get(j, "tags");
     snprintf(sub, sizeof(sub), "%s.tags", path);
@@ -667,6 +696,7 @@ static int parse_entity(md_entities_t *es, const json_t *j, size_t idx, const ch
         if (md_cv_record_normalize(f, k) != MD_OK) return jerr(err, sub, "duplicate tag");
         e->tags.rec.f = f;
         e->tags.rec.n = k;
+        if ((rc = check_enums_in_value(schema, &e->tags, sub, 0, err)) != MD_OK) return rc;
     }
 
     const json_t *jp = json_object_get(j, "parents");
@@ -833,6 +863,8 @@ int md_request_validate(const md_request_t *r, const md_schema_t *schema, md_err
     int rc = validate_uid_type(schema, r->principal, act->principals, act->nprincipals, "principal", err);
     if (rc != MD_OK) return rc;
     rc = validate_uid_type(schema, r->resource, act->resources, act->nresources, "resource", err);
+    if (rc != MD_OK) return rc;
+    rc = check_enums_in_value(schema, &r->context, "request.context", 0, err);
     if (rc != MD_OK) return rc;
     if (!cv_conforms(&r->context, act->context, 0))
         return md_err_set(err, MD_ESCHEMA, "request: context does not conform to the action's context type");

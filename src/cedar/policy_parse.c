@@ -14,6 +14,7 @@
  * by MD_CEDAR_MAX_DEPTH so hostile input cannot overflow the stack.
  */
 #include "cedar/policy.h"
+#include "cedar/authz.h"
 
 #include <errno.h>
 #include <stdio.h>
@@ -570,24 +571,33 @@ static int parse_name(parser_t *P, name_t *nm)
     return MD_OK;
 }
 
-/* Names used as entity types and in entity refs: no reserved component. */
+/* Names used as entity types and in entity refs: no reserved component
+ * (cst_to_ast.rs to_valid_ident), and no `__cedar` namespace. */
 static int check_type_name(parser_t *P, const name_t *nm)
 {
     const char *s = nm->full.p;
     size_t n = nm->full.n, i = 0;
     while (i <= n) {
         size_t j = i;
-        while (j < n && !(s[j] == ':' && j + 1 < n && s[j + 1] == ':'))
-            j++;
+        while (j < n && !(s[j] == ':' && j + 1 < n && s[j + 1] == ':')) j++;
         md_str_t comp = {s + i, j - i};
-        if (is_reserved(comp) && !md_str_eqc(comp, "in") && !md_str_eqc(comp, "has") &&
-            !md_str_eqc(comp, "like") && !md_str_eqc(comp, "is"))
-            return perr(P, &nm->at, "this identifier is reserved and cannot be used: `%.*s`", (int)comp.n,
-                        comp.p);
+        if (is_reserved(comp))
+            return perr(P, &nm->at, "this identifier is reserved and cannot be used: `%.*s`", (int)comp.n, comp.p);
         if (md_str_eqc(comp, "__cedar"))
             return perr(P, &nm->at, "the name `%.*s` contains `__cedar`, which is reserved", (int)n, s);
         i = j + 2;
     }
+    return MD_OK;
+}
+
+/* An identifier used as an attribute name (after `.` or `has`, or as a record key). */
+static int check_attr_ident(parser_t *P, const tok_t *t)
+{
+    md_str_t a = {t->p, t->n};
+    if (is_reserved(a))
+        return perr(P, t, "this identifier is reserved and cannot be used as an attribute name: `%.*s`", (int)a.n,
+                    a.p);
+    if (md_str_eqc(a, "__cedar")) return perr(P, t, "`__cedar` is reserved and cannot be used as an attribute name");
     return MD_OK;
 }
 
@@ -799,6 +809,7 @@ static int parse_record_key(parser_t *P, md_str_t *key)
                         "invalid record key: expected an identifier or string followed by `:`, near %s",
                         tok_desc(&P->tok, d, sizeof(d)));
         }
+        if (check_attr_ident(P, &P->tok) != MD_OK) return MD_EINVAL;
         *key = md_arena_str(P->arena, (md_str_t){P->tok.p, P->tok.n});
         if (key->p == NULL) return oom(P);
         return next(P);
@@ -992,12 +1003,7 @@ static md_expr_t *parse_member_rest(parser_t *P, md_expr_t *e)
                 continue;
             }
             md_str_t a = {id.p, id.n};
-            if (is_reserved(a)) {
-                perr(P, &id,
-                     "this identifier is reserved and cannot be used as an attribute with `.`: `%.*s`",
-                     (int)a.n, a.p);
-                return NULL;
-            }
+            if (check_attr_ident(P, &id) != MD_OK) return NULL;
             md_expr_t *g = node(P, MD_OP_GETATTR, &id, 1);
             if (g == NULL) return NULL;
             g->args[0] = e;
@@ -1132,6 +1138,7 @@ static md_expr_t *parse_has_rhs(parser_t *P, md_expr_t *target, const tok_t *at)
     md_expr_t *result = NULL, *cur = target;
     for (;;) {
         tok_t id = P->tok;
+        if (check_attr_ident(P, &id) != MD_OK) return NULL;
         md_str_t a = md_arena_str(P->arena, (md_str_t){id.p, id.n});
         if (a.p == NULL) {
             oom(P);
@@ -1768,5 +1775,7 @@ int md_policyset_link(md_policyset_t *ps, md_str_t tmpl_id, md_str_t new_id, con
     if (p->id.p == NULL || (principal && !p->principal.uid) || (resource && !p->resource.uid) ||
         ps_add(ps, p) != MD_OK)
         return md_err_set(err, MD_ENOMEM, "out of memory");
+    /* An index built before this link does not know the new policy: rebuild it. */
+    if (ps->index && md_policyset_index(ps) != MD_OK) return md_err_set(err, MD_ENOMEM, "out of memory");
     return MD_OK;
 }

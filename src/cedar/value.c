@@ -16,6 +16,28 @@ uint64_t md_uid_hash(md_str_t type, md_str_t id)
     return md_hash_bytes(id.p, id.n, h);
 }
 
+bool md_type_name_valid(md_str_t t)
+{
+    static const char *const reserved[] = {"true", "false", "if", "then", "else", "in", "like", "has", "is"};
+    size_t i = 0;
+    if (t.n == 0) return false;
+    for (;;) {
+        size_t j = i;
+        if (j >= t.n || !(t.p[j] == '_' || (t.p[j] >= 'a' && t.p[j] <= 'z') || (t.p[j] >= 'A' && t.p[j] <= 'Z')))
+            return false;
+        while (j < t.n && (t.p[j] == '_' || (t.p[j] >= 'a' && t.p[j] <= 'z') || (t.p[j] >= 'A' && t.p[j] <= 'Z') ||
+                           (t.p[j] >= '0' && t.p[j] <= '9')))
+            j++;
+        md_str_t comp = {t.p + i, j - i};
+        for (size_t k = 0; k < sizeof(reserved) / sizeof(reserved[0]); k++)
+            if (md_str_eqc(comp, reserved[k])) return false;
+        if (md_str_eqc(comp, "__cedar")) return false;
+        if (j == t.n) return true;
+        if (j + 2 > t.n || t.p[j] != ':' || t.p[j + 1] != ':') return false;
+        i = j + 2;
+    }
+}
+
 int md_uid_cmp(const md_uid_t *a, const md_uid_t *b)
 {
     int c = md_str_cmp(a->type, b->type);

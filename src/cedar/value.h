@@ -27,6 +27,8 @@ static inline bool md_uid_eq(const md_uid_t *a, const md_uid_t *b)
     return a == b || (a->hash == b->hash && md_str_eq(a->type, b->type) && md_str_eq(a->id, b->id));
 }
 int md_uid_cmp(const md_uid_t *a, const md_uid_t *b);
+/* Is t a valid entity type name: Ident {"::" Ident}, no reserved word, no `__cedar`? */
+bool md_type_name_valid(md_str_t t);
 /* Allocate a uid in the arena (copies the bytes); NULL on OOM. */
 md_uid_t *md_uid_new(md_arena_t *a, md_str_t type, md_str_t id);
 
