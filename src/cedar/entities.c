@@ -293,7 +293,8 @@ int md_json_to_cv(const json_t *j, const md_ty_t *ty, md_arena_t *a, const char 
             if (json_object_size(j) == 1 && json_object_get(j, "__extn"))
                 return ext_from_json(j, a, path, depth, out, err);
             if (json_object_size(j) == 1 && json_object_get(j, "__expr"))
-                return jerr(err, path, "`__expr` escapes are no longer supported; use `__entity` or `__extn`");
+                return jerr(err, path,
+                            "`__expr` escapes are no longer supported; use `__entity` or `__extn`");
             return json_record_untyped(j, a, path, depth, out, err);
         case JSON_REAL: return jerr(err, path, "floating-point numbers are not Cedar values; use decimal");
         case JSON_NULL: return jerr(err, path, "null is not a Cedar value");
@@ -586,8 +587,9 @@ static int check_enum(const md_schema_t *schema, const md_uid_t *u, const char *
     if (schema == NULL) return MD_OK;
     const md_schema_etype_t *et = md_schema_etype(schema, u->type);
     if (et && et->is_enum && !str_in(u->id, et->enum_ids, et->nenum))
-        return md_err_set(err, MD_ESCHEMA, "%s: entity id \"%.*s\" is not one of the values of the enum type `%.*s`",
-                          path, (int)(u->id.n > 60 ? 60 : u->id.n), u->id.p, (int)u->type.n, u->type.p);
+        return md_err_set(err, MD_ESCHEMA,
+                          "%s: entity id \"%.*s\" is not one of the values of the enum type `%.*s`", path,
+                          (int)(u->id.n > 60 ? 60 : u->id.n), u->id.p, (int)u->type.n, u->type.p);
     return MD_OK;
 }
 
@@ -651,6 +653,9 @@ static int parse_entity(md_entities_t *es, const json_t *j, size_t idx, const ch
         if ((rc = check_enum(schema, e->uid, path, err)) != MD_OK) return rc;
     }
 
+    /* `attrs` and `parents` are required, as in the reference's entity JSON */
+    if (json_object_get(j, "attrs") == NULL) return jerr(err, path, "missing \"attrs\"");
+    if (json_object_get(j, "parents") == NULL) return jerr(err, path, "missing \"parents\"");
     const json_t *ja = json_object_get(j, "attrs");
     snprintf(sub, sizeof(sub), "%s.attrs", path);
     if (ja == NULL)

@@ -22,7 +22,6 @@ typedef struct ev {
     md_cv_t vprincipal, vaction, vresource;
     md_eval_error_t error;
     md_str_t msg;
-    int depth;
 } ev_t;
 
 static bool fail(ev_t *E, md_eval_error_t kind, const char *fmt, ...) MD_PRINTF(3, 4);
@@ -452,11 +451,10 @@ static bool eval(ev_t *E, const md_expr_t *e, md_cv_t *out)
     default: break;
     }
 
-    /* binary operators: both operands are evaluated, left first */
-    if (++E->depth > MD_CEDAR_MAX_DEPTH * 4) return fail(E, MD_EVAL_DEPTH, "expression nested too deeply");
-    bool ok = eval(E, e->args[0], &a) && eval(E, e->args[1], &b);
-    E->depth--;
-    if (!ok) return false;
+    /* binary operators: both operands are evaluated, left first.  Recursion
+     * depth is bounded by the tree's height, which the parser caps
+     * (MD_CEDAR_MAX_HEIGHT). */
+    if (!eval(E, e->args[0], &a) || !eval(E, e->args[1], &b)) return false;
     switch ((md_op_t)e->op) {
     case MD_OP_EQ: *out = md_cv_bool(md_cv_eq(&a, &b)); return true;
     case MD_OP_NE: *out = md_cv_bool(!md_cv_eq(&a, &b)); return true;

@@ -579,10 +579,12 @@ static int check_type_name(parser_t *P, const name_t *nm)
     size_t n = nm->full.n, i = 0;
     while (i <= n) {
         size_t j = i;
-        while (j < n && !(s[j] == ':' && j + 1 < n && s[j + 1] == ':')) j++;
+        while (j < n && !(s[j] == ':' && j + 1 < n && s[j + 1] == ':'))
+            j++;
         md_str_t comp = {s + i, j - i};
         if (is_reserved(comp))
-            return perr(P, &nm->at, "this identifier is reserved and cannot be used: `%.*s`", (int)comp.n, comp.p);
+            return perr(P, &nm->at, "this identifier is reserved and cannot be used: `%.*s`", (int)comp.n,
+                        comp.p);
         if (md_str_eqc(comp, "__cedar"))
             return perr(P, &nm->at, "the name `%.*s` contains `__cedar`, which is reserved", (int)n, s);
         i = j + 2;
@@ -595,9 +597,10 @@ static int check_attr_ident(parser_t *P, const tok_t *t)
 {
     md_str_t a = {t->p, t->n};
     if (is_reserved(a))
-        return perr(P, t, "this identifier is reserved and cannot be used as an attribute name: `%.*s`", (int)a.n,
-                    a.p);
-    if (md_str_eqc(a, "__cedar")) return perr(P, t, "`__cedar` is reserved and cannot be used as an attribute name");
+        return perr(P, t, "this identifier is reserved and cannot be used as an attribute name: `%.*s`",
+                    (int)a.n, a.p);
+    if (md_str_eqc(a, "__cedar"))
+        return perr(P, t, "`__cedar` is reserved and cannot be used as an attribute name");
     return MD_OK;
 }
 

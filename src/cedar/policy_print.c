@@ -76,7 +76,7 @@ static bool ident_ok(md_str_t s)
     static const char *const reserved[] = {"true", "false", "if", "then", "else", "in", "like", "has", "is"};
     for (size_t i = 0; i < sizeof(reserved) / sizeof(reserved[0]); i++)
         if (md_str_eqc(s, reserved[i])) return false;
-    return true;
+    return !md_str_eqc(s, "__cedar");
 }
 
 void md_expr_to_cedar(md_buf_t *b, const md_expr_t *e)
@@ -95,9 +95,10 @@ void md_expr_to_cedar(md_buf_t *b, const md_expr_t *e)
     case MD_OP_SLOT: md_buf_adds(b, e->var == MD_VAR_PRINCIPAL ? "?principal" : "?resource"); return;
     case MD_OP_NOT:
     case MD_OP_NEG:
-        md_buf_adds(b, e->op == MD_OP_NOT ? "!(" : "-(");
+        /* fully bracketed: `(-(x)).a` must not print as `-(x).a` */
+        md_buf_adds(b, e->op == MD_OP_NOT ? "(!(" : "(-(");
         md_expr_to_cedar(b, e->args[0]);
-        md_buf_addc(b, ')');
+        md_buf_adds(b, "))");
         return;
     case MD_OP_IF:
         md_buf_adds(b, "(if ");

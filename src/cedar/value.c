@@ -23,10 +23,11 @@ bool md_type_name_valid(md_str_t t)
     if (t.n == 0) return false;
     for (;;) {
         size_t j = i;
-        if (j >= t.n || !(t.p[j] == '_' || (t.p[j] >= 'a' && t.p[j] <= 'z') || (t.p[j] >= 'A' && t.p[j] <= 'Z')))
+        if (j >= t.n ||
+            !(t.p[j] == '_' || (t.p[j] >= 'a' && t.p[j] <= 'z') || (t.p[j] >= 'A' && t.p[j] <= 'Z')))
             return false;
-        while (j < t.n && (t.p[j] == '_' || (t.p[j] >= 'a' && t.p[j] <= 'z') || (t.p[j] >= 'A' && t.p[j] <= 'Z') ||
-                           (t.p[j] >= '0' && t.p[j] <= '9')))
+        while (j < t.n && (t.p[j] == '_' || (t.p[j] >= 'a' && t.p[j] <= 'z') ||
+                           (t.p[j] >= 'A' && t.p[j] <= 'Z') || (t.p[j] >= '0' && t.p[j] <= '9')))
             j++;
         md_str_t comp = {t.p + i, j - i};
         for (size_t k = 0; k < sizeof(reserved) / sizeof(reserved[0]); k++)
