@@ -43,9 +43,10 @@ run unit make -j"$JOBS" WERROR=1 unit
 run cli sh tests/e2e/cli.sh build
 run conformance sh tests/conformance/run.sh build
 run fuzz-replay sh fuzz/replay.sh build
+if [ -n "${QUICK:-}" ]; then DIFF_CASES=${DIFF_CASES:-1000}; fi
 if [ -x tests/diff/run.sh ]; then
-    run differential sh tests/diff/run.sh --cases "${DIFF_CASES:-10000}"
-    run diff-regressions sh tests/diff/regress.sh
+    run differential bash tests/diff/run.sh --cases "${DIFF_CASES:-10000}"
+    run diff-regressions bash tests/diff/regress.sh
 fi
 
 if [ -z "${QUICK:-}" ]; then

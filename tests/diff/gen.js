@@ -6,11 +6,15 @@
 //
 //   node gen.js --seed S --cases N --out DIR [--start K] [--jobs J] [--stats FILE]
 //   node gen.js --seed S --only K [--out DIR]     one case (to stdout without --out)
+//   --check: answer every case twice (JSON schema + stateful API, and text
+//   schema + plain isAuthorized) and reject any case where they differ;
+//   by default one case in 64 is checked like that.
 //
 // Case k of seed S is generated from caseSeed(S, k) alone, so any case can be
 // regenerated on its own. Files: DIR/case-<k>.{json,cedar,cedarschema,entities.json};
 // the paths inside case-<k>.json are relative to DIR.
 
+require('./lib/v8fix');
 const fs = require('fs');
 const path = require('path');
 const os = require('os');
@@ -42,14 +46,14 @@ function merge(a, b) {
 }
 
 // Generate, answer and (optionally) write cases ks; returns stats.
-function runCases(runSeed, ks, outDir) {
+function runCases(runSeed, ks, outDir, check = false) {
   const cw = loadCedar();
   const st = newStats();
   for (const k of ks) {
     const t0 = process.hrtime.bigint();
     const c = generateCase(caseSeed(runSeed, k));
     const t1 = process.hrtime.bigint();
-    const ans = answerCase(cw, c);
+    const ans = answerCase(cw, c, check);
     const t2 = process.hrtime.bigint();
     st.genMs += Number(t1 - t0) / 1e6;
     st.refMs += Number(t2 - t1) / 1e6;
@@ -82,7 +86,7 @@ function runCases(runSeed, ks, outDir) {
 }
 
 function parseArgs(argv) {
-  const o = { seed: null, cases: 100, start: 0, out: null, jobs: Math.min(2, os.cpus().length || 1), only: null, stats: null, quiet: false };
+  const o = { seed: null, cases: 100, start: 0, out: null, jobs: Math.min(2, os.cpus().length || 1), only: null, stats: null, quiet: false, check: false };
   for (let i = 0; i < argv.length; i++) {
     const a = argv[i];
     const next = () => {
@@ -97,6 +101,7 @@ function parseArgs(argv) {
     else if (a === '--only') o.only = Number(next());
     else if (a === '--stats') o.stats = next();
     else if (a === '--quiet') o.quiet = true;
+    else if (a === '--check') o.check = true;
     else throw new Error('unknown argument ' + a);
   }
   if (!Number.isInteger(o.seed) || o.seed < 0 || o.seed > 0xffffffff) throw new Error('--seed must be an integer in [0, 2^32)');
@@ -122,7 +127,7 @@ async function main() {
   const o = parseArgs(process.argv.slice(2));
   if (o.only !== null) {
     const c = generateCase(caseSeed(o.seed, o.only));
-    const ans = answerCase(loadCedar(), c);
+    const ans = answerCase(loadCedar(), c, true);
     if (!ans.ok) {
       process.stderr.write(`case ${o.only} of seed ${o.seed} rejected by reference (${ans.kind}): ${ans.message}\n`);
       if (!o.out) {
@@ -146,12 +151,12 @@ async function main() {
   for (let k = o.start; k < o.start + o.cases; k++) ks.push(k);
   let st;
   if (o.jobs <= 1 || ks.length < 50) {
-    st = runCases(o.seed, ks, o.out);
+    st = runCases(o.seed, ks, o.out, o.check);
   } else {
     const parts = [];
     for (let j = 0; j < o.jobs; j++) parts.push(ks.filter((_, i) => i % o.jobs === j));
     const results = await Promise.all(parts.map((part) => new Promise((resolve, reject) => {
-      const w = new Worker(__filename, { workerData: { seed: o.seed, ks: part, out: o.out } });
+      const w = new Worker(__filename, { workerData: { seed: o.seed, ks: part, out: o.out, check: o.check } });
       w.on('message', resolve);
       w.on('error', reject);
       w.on('exit', (code) => code && reject(new Error('worker exited with ' + code)));
@@ -168,7 +173,7 @@ async function main() {
 }
 
 if (!isMainThread) {
-  parentPort.postMessage(runCases(workerData.seed, workerData.ks, workerData.out));
+  parentPort.postMessage(runCases(workerData.seed, workerData.ks, workerData.out, workerData.check));
 } else if (require.main === module) {
   main().catch((e) => {
     process.stderr.write((e && e.stack) || String(e));

@@ -22,6 +22,13 @@ passed=0
 failed=0
 if [ ${#dirs[@]} -gt 0 ]; then
   read -r -a cmd <<<"$engine"
+  # the engine runs inside each case directory: make relative paths absolute
+  for i in "${!cmd[@]}"; do
+    case "${cmd[$i]}" in
+      /*) ;;
+      */*) [ -e "${cmd[$i]}" ] && cmd[$i]="$PWD/${cmd[$i]}" ;;
+    esac
+  done
   if ! command -v "${cmd[0]}" >/dev/null 2>&1; then
     echo "regress.sh: $engine not found: build it first (make), or pass --engine CMD" >&2
     exit 2

@@ -40,4 +40,5 @@ if [ -z "$engine" ]; then
   fi
 fi
 
-exec node "$here/runner.js" --repo "$repo" --engine "$engine" ${args[@]+"${args[@]}"}
+# --no-turbo-inline-js-wasm-calls: see lib/v8fix.js
+exec node --no-turbo-inline-js-wasm-calls "$here/runner.js" --repo "$repo" --engine "$engine" ${args[@]+"${args[@]}"}

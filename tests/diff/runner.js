@@ -7,6 +7,7 @@
 //   node runner.js --repo ROOT --engine CMD [--cases N] [--seed S] [--only K]
 //                  [--chunk N] [--batch N] [--jobs N] [--keep]
 
+require('./lib/v8fix');
 const fs = require('fs');
 const path = require('path');
 const crypto = require('crypto');
@@ -157,7 +158,9 @@ function saveRegression(seed, f, dir) {
 
 async function main() {
   const o = parseArgs(process.argv.slice(2));
-  const engine = o.engine.split(/\s+/).filter(Boolean);
+  // the engine runs inside the case directories: make relative paths absolute
+  const engine = o.engine.split(/\s+/).filter(Boolean)
+    .map((w) => (w.includes('/') && !path.isAbsolute(w) && fs.existsSync(w) ? path.resolve(w) : w));
   let plan;
   if (o.only !== null) plan = [{ seed: o.seed, start: o.only, n: 1 }];
   else if (o.seed !== null) plan = [{ seed: o.seed, start: 0, n: o.cases }];

@@ -13,6 +13,7 @@
 // disagreement and ends with `N passed, N failed` (requests; a wrong
 // shouldValidate counts as one failure). Exit 0 only if all passed.
 
+require('./lib/v8fix');
 const fs = require('fs');
 const path = require('path');
 const cw = require('@cedar-policy/cedar-wasm/nodejs');

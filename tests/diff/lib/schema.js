@@ -365,7 +365,59 @@ function printSchema(r, S) {
   return text + '\n';
 }
 
+// The same schema in the JSON schema format, every name fully qualified.
+// cedar-wasm is given this form (parsing Cedar schema text is its slowest
+// step); the text form is what the test files hold. casegen.js cross-checks
+// the two on a sample of cases.
+function schemaJson(S) {
+  const commonFor = new Map();
+  for (const c of S.commons) commonFor.set(c.type, c);
+  const ty = (t, top) => {
+    const c = commonFor.get(t);
+    if (c && !top) return { type: c.full };
+    switch (t.k) {
+      case 'Bool': return { type: 'Boolean' };
+      case 'Long': return { type: 'Long' };
+      case 'String': return { type: 'String' };
+      case 'Ext': return { type: 'Extension', name: t.name };
+      case 'Entity': return { type: 'Entity', name: t.name };
+      case 'Set': return { type: 'Set', element: ty(t.el) };
+      case 'Record': {
+        const attributes = {};
+        for (const a of t.attrs) attributes[a.name] = Object.assign(ty(a.type), { required: a.req });
+        return { type: 'Record', attributes };
+      }
+    }
+    throw new Error('bad type');
+  };
+  const out = {};
+  for (const ns of S.nss) out[ns] = { entityTypes: {}, actions: {}, commonTypes: {} };
+  for (const c of S.commons) out[c.ns].commonTypes[c.short] = ty(c.type, true);
+  for (const t of S.types) {
+    if (t.enumIds) out[t.ns].entityTypes[t.short] = { enum: t.enumIds.slice() };
+    else {
+      const e = { memberOfTypes: t.parents.slice(), shape: ty({ k: 'Record', attrs: t.attrs }, true) };
+      if (t.tags) e.tags = ty(t.tags);
+      out[t.ns].entityTypes[t.short] = e;
+    }
+  }
+  for (const a of S.actions) {
+    const j = {};
+    if (a.parents.length) j.memberOf = a.parents.map((p) => ({ id: p.id, type: p.atype }));
+    if (a.applies) {
+      j.appliesTo = {
+        principalTypes: a.applies.principals.slice(),
+        resourceTypes: a.applies.resources.slice(),
+        context: ty(a.applies.ctx),
+      };
+    }
+    out[a.ns].actions[a.id] = j;
+  }
+  return out;
+}
+
 module.exports = {
+  schemaJson,
   BOOL, LONG, STR, EXT, EXT_NAMES, tSet, tEnt, tRec, typeKey, genSchema, printSchema, quoteStr,
   isPolicyIdent, IDENT_RE, POLICY_RESERVED, qualify,
 };
