@@ -1,18 +1,48 @@
 #!/bin/sh
-# The main job: build mandate and run the quickstart story.
+# The main job: build mandate, start the daemon with the quickstart config on
+# the embedded SQLite store, and run a short scripted agent story.
 #
-# Today mandate's Cedar engine is what is built: the story decides the
-# quickstart's tool calls (examples/quickstart) one by one with
-# `mandate cedar authorize` and shows each decision, its reasons and errors.
+#   1. mandated starts on 127.0.0.1:7744 (examples/quickstart/mandate.conf),
+#      data under build/quickstart/data; health and admin status are checked.
+#   2. The story: an agent task (Task::"t-1", acting for alice) makes tool
+#      calls; each is decided by the Cedar policies in examples/quickstart
+#      (mandate cedar authorize), showing the decision, reasons and errors.
+#   3. The daemon is stopped by its PID (SIGTERM) and must exit cleanly.
 set -eu
 top=$(cd "$(dirname "$0")/.." && pwd)
 cd "$top"
 sh scripts/deps.sh --runtime-only
+command -v curl >/dev/null 2>&1 || { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq curl >/dev/null; }
 make -j"$(nproc 2>/dev/null || echo 2)" all >/dev/null
+
 q=examples/quickstart
-echo "mandate quickstart: an agent task (Task::\"t-1\", on behalf of alice) calls tools"
-echo "policies: $q/policies.cedar   schema: $q/schema.cedarschema"
+run=build/quickstart
+rm -rf "$run"
+mkdir -p "$run"
+install -m 600 "$q/mandate.conf" "$run/mandate.conf"
+build/mandated -n --config "$run/mandate.conf" --data-dir "$run/data"
+build/mandated --config "$run/mandate.conf" --data-dir "$run/data" 2> "$run/mandated.log" &
+pid=$!
+trap 'kill -TERM $pid 2>/dev/null || true' EXIT INT TERM
+url=http://127.0.0.1:7744
+i=0
+until curl -fsS "$url/healthz" >/dev/null 2>&1; do
+    i=$((i + 1))
+    if [ $i -gt 50 ] || ! kill -0 $pid 2>/dev/null; then
+        echo "mandated did not start; its log:" >&2
+        cat "$run/mandated.log" >&2
+        exit 1
+    fi
+    sleep 0.1
+done
+echo "mandated (pid $pid) serving on $url"
+echo "  GET /healthz           $(curl -fsS "$url/healthz")"
+echo "  GET /v1/admin/status   $(curl -fsS -H "Authorization: Bearer $(cat "$run/data/admin.token")" "$url/v1/admin/status")"
+echo "  without the token:     $(curl -sS -o /dev/null -w '%{http_code}' "$url/v1/admin/status")"
 echo
+
+echo "the story: an agent task (Task::\"t-1\", on behalf of alice) calls tools"
+echo "policies: $q/policies.cedar   schema: $q/schema.cedarschema"
 for r in "$q"/requests/*.json; do
     name=$(basename "$r" .json)
     out=$(build/mandate cedar authorize --policies "$q/policies.cedar" --entities "$q/entities.json" \
@@ -22,5 +52,13 @@ for r in "$q"/requests/*.json; do
     2) verdict=DENY ;;
     *) echo "$name: error (exit $rc)"; exit 1 ;;
     esac
-    printf '%-28s %-5s %s\n' "$name" "$verdict" "$out"
+    printf '  %-28s %-5s %s\n' "$name" "$verdict" "$out"
 done
+echo
+
+kill -TERM $pid
+status=0
+wait $pid || status=$?
+trap - EXIT INT TERM
+echo "mandated stopped (exit $status); its log is in $run/mandated.log"
+exit $status

@@ -41,6 +41,8 @@ run() {
 make -j"$JOBS" WERROR=1 all build/libmandate.a >/dev/null
 run unit make -j"$JOBS" WERROR=1 unit
 run cli sh tests/e2e/cli.sh build
+run daemon sh tests/e2e/daemon/run.sh build
+run jose sh tests/e2e/jose/run.sh build
 run conformance sh tests/conformance/run.sh build
 run fuzz-replay sh fuzz/replay.sh build
 if [ -n "${QUICK:-}" ]; then DIFF_CASES=${DIFF_CASES:-1000}; fi
@@ -54,6 +56,7 @@ if [ -z "${QUICK:-}" ]; then
     export ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1
     run unit-asan make -j"$JOBS" BUILD=build-asan SANITIZE=address,undefined unit
     run cli-asan sh tests/e2e/cli.sh build-asan
+    run daemon-asan sh tests/e2e/daemon/run.sh build-asan
     run conformance-asan sh tests/conformance/run.sh build-asan
 fi
 

@@ -1,0 +1,51 @@
+/*
+ * routes.c: the daemon's route table, and the endpoints that belong to the
+ * server itself (/healthz, /metrics).  A module adds its endpoints here;
+ * MD_ROUTE_ADMIN routes are reachable only with the admin token.
+ */
+#include "server/server_int.h"
+
+#include <stdio.h>
+
+#include "server/metrics.h"
+
+static void healthz(md_http_req_t *req)
+{
+    static const char ok[] = "{\"status\":\"ok\"}";
+    md_http_reply(req, 200, "application/json", ok, sizeof(ok) - 1);
+}
+
+static void metrics(md_http_req_t *req)
+{
+    md_server_t *srv = req->srv;
+    md_buf_t out;
+
+    md_buf_init(&out);
+    md_metrics_render(&out);
+    md_buf_printf(&out,
+                  "# HELP mandate_http_connections Open client connections.\n"
+                  "# TYPE mandate_http_connections gauge\n"
+                  "mandate_http_connections %ld\n"
+                  "# HELP mandate_config_generation Generation of the running configuration (1 at start).\n"
+                  "# TYPE mandate_config_generation gauge\n"
+                  "mandate_config_generation %llu\n"
+                  "# HELP mandate_build_info Build of the running mandated.\n"
+                  "# TYPE mandate_build_info gauge\n"
+                  "mandate_build_info{version=\"%s\"} 1\n",
+                  (long)atomic_load(&srv->nconns), (unsigned long long)req->snap->generation, MD_VERSION);
+    if (out.oom)
+        md_http_error_oom(req);
+    else
+        md_http_reply(req, 200, "text/plain; version=0.0.4; charset=utf-8", out.p, out.n);
+    md_buf_free(&out);
+}
+
+const md_route_t md_routes[] = {
+    {"GET", "/healthz", healthz, 0},
+    {"GET", "/metrics", metrics, 0},
+    {"GET", "/v1/admin/status", md_admin_status, MD_ROUTE_ADMIN},
+    {"POST", "/v1/admin/settings", md_admin_settings_put, MD_ROUTE_ADMIN},
+    {"GET", "/v1/admin/settings/{key}", md_admin_settings_get, MD_ROUTE_ADMIN},
+    {"DELETE", "/v1/admin/settings/{key}", md_admin_settings_delete, MD_ROUTE_ADMIN},
+};
+const size_t md_nroutes = sizeof(md_routes) / sizeof(md_routes[0]);

@@ -1,0 +1,150 @@
+/*
+ * server_int.h: the server module's internals, shared by its files only.
+ *
+ *   server.c    start-up, worker threads, signals, reload, shutdown
+ *   http.c      connections: HTTP/1.1 parsing, limits, timeouts, replies
+ *   router.c    route matching             snapshot.c  snapshots and TLS
+ *   routes.c    the route table, /healthz, /metrics
+ *   admin.c     the admin token and the /v1/admin endpoints
+ *   metrics.c   counters
+ *
+ * Threads: the main thread only handles signals and reloads; each worker
+ * thread owns an event_base and every connection accepted on it, so a
+ * connection is only ever touched by one thread.  What workers share is
+ * read-only after start (md_server_t's fixed fields), atomic (counters,
+ * the pending snapshot hand-over) or refcounted (snapshots).
+ */
+#ifndef MD_SERVER_SERVER_INT_H
+#define MD_SERVER_SERVER_INT_H
+
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdbool.h>
+#include <stdint.h>
+#include <time.h>
+
+#include <event2/event.h>
+#include <event2/listener.h>
+
+#include "core/config.h"
+#include "server/http.h"
+#include "server/router.h"
+#include "server/server.h"
+#include "server/snapshot.h"
+#include "store/store.h"
+
+#define MD_HTTP_HEAD_MAX (16 * 1024) /* request line + headers */
+#define MD_HTTP_HEADERS_MAX 100
+#define MD_HTTP_LINE_MAX 1024        /* a chunk-size or trailer line */
+#define MD_HTTP_READ_HWM (64 * 1024) /* input buffered per connection before reading pauses */
+#define MD_HTTP_LINGER_MS 2000       /* reading and discarding after an early error, at most */
+#define MD_HTTP_LINGER_BYTES (1 << 20)
+#define MD_WORKERS_MAX 64
+#define MD_ADMIN_NAME "admin"
+
+typedef struct md_worker md_worker_t;
+
+typedef enum md_conn_state {
+    MD_CONN_IDLE,    /* waiting for the first byte of a request */
+    MD_CONN_HEAD,    /* reading the request head (deadline: header_timeout) */
+    MD_CONN_BODY,    /* reading the body (deadline: body_timeout) */
+    MD_CONN_BUSY,    /* the handler runs */
+    MD_CONN_WRITE,   /* the answer is being written */
+    MD_CONN_LINGER,  /* answered and half-closed; discarding what the peer still sends */
+    MD_CONN_CLOSING, /* to be freed from the loop as soon as possible */
+} md_conn_state_t;
+
+enum { MD_BODY_NONE, MD_BODY_LENGTH, MD_BODY_CHUNKED };
+enum { MD_CHUNK_SIZE, MD_CHUNK_DATA, MD_CHUNK_CRLF, MD_CHUNK_TRAILER };
+
+struct md_conn {
+    md_worker_t *w;          /* borrowed */
+    md_conn_t *prev, *next;  /* the worker's list */
+    struct bufferevent *bev; /* owned: closes the socket (and frees the SSL) */
+    struct event *timer;     /* owned: the deadline of the current state */
+    md_conn_state_t state;
+    bool close_after; /* close once the current answer is written */
+    bool linger;      /* the peer may still be sending a body we did not read */
+    bool expect_continue;
+    size_t scan; /* bytes of the head already scanned for its end */
+    size_t lingered;
+    md_arena_t arena; /* the current request's */
+    md_http_req_t req;
+    char *head; /* arena: the request head (wiped after each request) */
+    size_t head_len;
+    int body_mode;      /* MD_BODY_* */
+    int chunk_state;    /* MD_CHUNK_* */
+    uint64_t body_left; /* LENGTH: bytes still to come; CHUNKED: of the current chunk */
+    char *body;         /* arena */
+    size_t body_len, body_cap;
+    size_t trailer_bytes;
+    int64_t max_body; /* from the request's snapshot */
+    char peer[64];
+};
+
+struct md_worker {
+    md_server_t *srv; /* borrowed */
+    int id;
+    pthread_t thread;
+    bool started;
+    struct event_base *base;          /* owned */
+    struct evconnlistener *listener;  /* owned; NULL once stopping */
+    struct event *wake;               /* owned: activated by the main thread */
+    struct event *grace;              /* owned: the forced-stop deadline */
+    struct event *resume;             /* owned: re-enables accepting after EMFILE */
+    _Atomic(md_snapshot_t *) pending; /* a reference handed over by the main thread */
+    atomic_bool stop;
+    md_snapshot_t *snap; /* owned reference: what new requests run under */
+    md_store_t *store;   /* owned: this thread's connection */
+    md_conn_t *conns;    /* owned list */
+    size_t nconns;
+    bool stopping;
+    uint32_t rid_prefix, rid_seq;
+    time_t date_at;
+    char date[40]; /* cached Date header value for date_at */
+};
+
+struct md_server {
+    md_server_opts_t opts;
+    bool tls;       /* fixed at start: TLS on the listener */
+    char *listen;   /* fixed at start (owned copy) */
+    char *data_dir; /* fixed at start (owned copy) */
+    atomic_int listen_fd;
+    atomic_int listeners_live;
+    int lock_fd;
+    md_snapshot_t *snap; /* main thread's reference to the current snapshot */
+    uint64_t generation;
+    md_worker_t *workers; /* owned array */
+    int nworkers;
+    atomic_long nconns;       /* open connections, all workers */
+    uint8_t admin_sha256[32]; /* SHA-256 of the admin token */
+    bool admin_ready;         /* false: every admin request is refused */
+    int schema_version;
+    const char *store_backend;
+    int64_t started_at;
+    md_router_t router;
+};
+
+/* http.c */
+void md_http_accept(md_worker_t *w, evutil_socket_t fd, const struct sockaddr *sa, int salen);
+void md_http_worker_stop(md_worker_t *w);
+void md_http_conn_free(md_conn_t *c);
+uint64_t md_now_ns(void);
+
+/* routes.c */
+extern const md_route_t md_routes[];
+extern const size_t md_nroutes;
+
+/* admin.c */
+int md_admin_bootstrap(md_store_t *st, const char *data_dir, bool renew, uint8_t sha256[32],
+                       md_err_t *err) MD_WUR;
+bool md_admin_authorized(md_http_req_t *req);
+void md_admin_status(md_http_req_t *req);
+void md_admin_settings_put(md_http_req_t *req);
+void md_admin_settings_get(md_http_req_t *req);
+void md_admin_settings_delete(md_http_req_t *req);
+
+/* snapshot.c */
+int md_tls_ctx_new(const char *cert, const char *key, SSL_CTX **out, char *msg, size_t msgsz) MD_WUR;
+
+#endif

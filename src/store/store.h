@@ -1,0 +1,97 @@
+/*
+ * store.h: mandate's persistent state, behind one interface.
+ *
+ * An md_store_t is one connection to one backend: SQLite now (embedded, the
+ * default), PostgreSQL later (many nodes).  A store handle is used by one
+ * thread at a time; each thread that needs the store opens its own.
+ *
+ * Opening a store brings its schema up to date: migrations are numbered,
+ * applied in order, each in its own transaction, and recorded in the table
+ * `schema_version`.  A database written by a newer mandate (a version this
+ * code does not know) is refused, never modified.
+ *
+ * Tables so far:
+ *   settings  key → value, for operator settings and small daemon state
+ *   admin     administrator credentials: a name and the SHA-256 of its token
+ *             (the token itself is never stored)
+ * Later tables (agents, tasks, keys, …) follow the same pattern: a migration
+ * in the backend, a row struct and get/put/delete functions here, one
+ * function pointer per operation in store_int.h.
+ *
+ * Every function returns MD_OK or a negative code and fills err once:
+ * MD_ENOENT (no such row), MD_EINVAL (bad argument), MD_EIO (backend error),
+ * MD_STORE_EBUSY (the database stayed locked past the busy timeout),
+ * MD_STORE_ETOONEW (schema newer than this code), MD_ENOMEM.
+ */
+#ifndef MD_STORE_STORE_H
+#define MD_STORE_STORE_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "core/core.h"
+
+enum {
+    MD_STORE_EBUSY = -32,   /* locked by another writer for longer than the busy timeout */
+    MD_STORE_ETOONEW = -33, /* the database's schema is newer than this code */
+};
+
+typedef struct md_store md_store_t;
+
+typedef enum md_store_backend {
+    MD_STORE_SQLITE = 0,
+    MD_STORE_POSTGRES = 1, /* reserved: refused by md_store_open() for now */
+} md_store_backend_t;
+
+typedef struct md_store_opts {
+    md_store_backend_t backend;
+    const char *path;    /* SQLite: the database file (created 0600 if absent) */
+    int busy_timeout_ms; /* how long a writer waits for a lock; 0: 5000 */
+} md_store_opts_t;
+
+/* Limits enforced before any backend sees the data. */
+#define MD_STORE_KEY_MAX 128 /* settings key: 1..128 bytes of [A-Za-z0-9._-] */
+#define MD_STORE_VALUE_MAX (64 * 1024)
+#define MD_STORE_NAME_MAX 63 /* admin name: 1..63 bytes of [A-Za-z0-9._-] */
+
+/* The schema version this code writes (and the newest it can read). */
+int md_store_code_version(md_store_backend_t backend);
+
+/* Open (and migrate) a store.  *out is NULL on failure. */
+int md_store_open(const md_store_opts_t *opts, md_store_t **out, md_err_t *err) MD_WUR;
+void md_store_close(md_store_t *st);
+const char *md_store_backend_name(const md_store_t *st);
+/* The version recorded in the database. */
+int md_store_schema_version(md_store_t *st, int *version, md_err_t *err) MD_WUR;
+
+/* Transactions group several writes; without one each call is its own. */
+int md_store_begin(md_store_t *st, md_err_t *err) MD_WUR;
+int md_store_commit(md_store_t *st, md_err_t *err) MD_WUR;
+void md_store_rollback(md_store_t *st);
+
+/* Is key a valid settings key? */
+bool md_store_key_valid(const char *key);
+
+/* ---- settings ---- */
+
+/* Read a setting into value (reset first).  MD_ENOENT when absent. */
+int md_store_setting_get(md_store_t *st, const char *key, md_buf_t *value, md_err_t *err) MD_WUR;
+/* Insert or replace. */
+int md_store_setting_put(md_store_t *st, const char *key, md_str_t value, md_err_t *err) MD_WUR;
+/* MD_ENOENT when absent. */
+int md_store_setting_delete(md_store_t *st, const char *key, md_err_t *err) MD_WUR;
+
+/* ---- administrators ---- */
+
+typedef struct md_store_admin {
+    char name[MD_STORE_NAME_MAX + 1];
+    uint8_t token_sha256[32];
+    int64_t created_at; /* unix seconds */
+} md_store_admin_t;
+
+/* MD_ENOENT when there is no administrator of that name. */
+int md_store_admin_get(md_store_t *st, const char *name, md_store_admin_t *out, md_err_t *err) MD_WUR;
+/* Insert or replace (created_at 0: now). */
+int md_store_admin_put(md_store_t *st, const md_store_admin_t *admin, md_err_t *err) MD_WUR;
+
+#endif

@@ -1,0 +1,344 @@
+/*
+ * test_store.c: unit tests for src/store/ (the storage interface and its
+ * SQLite backend): file mode, WAL, migrations (idempotent, recorded,
+ * refusing a newer schema or a foreign database), data surviving a reopen,
+ * settings and admin rows, transactions and argument checks.
+ *
+ * Each test gets its own temporary folder.
+ */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <cmocka.h>
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <sqlite3.h>
+
+#include "store/store.h"
+
+static char dir[64];
+static char dbpath[128];
+
+static int setup(void **state)
+{
+    snprintf(dir, sizeof(dir), "/tmp/md-test-store-XXXXXX");
+    if (mkdtemp(dir) == NULL) return -1;
+    snprintf(dbpath, sizeof(dbpath), "%s/mandate.db", dir);
+    return 0;
+}
+
+static int teardown(void **state)
+{
+    char cmd[128];
+    snprintf(cmd, sizeof(cmd), "rm -rf %s", dir);
+    return system(cmd) == 0 ? 0 : -1;
+}
+
+static md_store_t *open_ok(void)
+{
+    md_store_opts_t o = {MD_STORE_SQLITE, dbpath, 1000};
+    md_store_t *st = NULL;
+    md_err_t err = {0};
+    int rc = md_store_open(&o, &st, &err);
+    if (rc != MD_OK) fail_msg("open failed: %s", err.msg);
+    assert_non_null(st);
+    return st;
+}
+
+static int open_err(md_err_t *err)
+{
+    md_store_opts_t o = {MD_STORE_SQLITE, dbpath, 1000};
+    md_store_t *st = NULL;
+    int rc = md_store_open(&o, &st, err);
+    assert_null(st);
+    return rc;
+}
+
+/* Run SQL on the file directly, behind the store's back. */
+static void raw_sql(const char *sql)
+{
+    sqlite3 *db = NULL;
+    assert_int_equal(sqlite3_open(dbpath, &db), SQLITE_OK);
+    char *msg = NULL;
+    if (sqlite3_exec(db, sql, NULL, NULL, &msg) != SQLITE_OK) fail_msg("%s: %s", sql, msg);
+    sqlite3_close(db);
+}
+
+static int64_t raw_int(const char *sql)
+{
+    sqlite3 *db = NULL;
+    sqlite3_stmt *st = NULL;
+    int64_t v = -1;
+    assert_int_equal(sqlite3_open(dbpath, &db), SQLITE_OK);
+    assert_int_equal(sqlite3_prepare_v2(db, sql, -1, &st, NULL), SQLITE_OK);
+    if (sqlite3_step(st) == SQLITE_ROW) v = sqlite3_column_int64(st, 0);
+    sqlite3_finalize(st);
+    sqlite3_close(db);
+    return v;
+}
+
+static void test_open_creates_private_wal_db(void **state)
+{
+    md_store_t *st = open_ok();
+    struct stat sb;
+    int v = 0;
+    md_err_t err = {0};
+
+    assert_int_equal(stat(dbpath, &sb), 0);
+    assert_int_equal(sb.st_mode & 0777, 0600);
+    assert_string_equal(md_store_backend_name(st), "sqlite");
+    assert_int_equal(md_store_schema_version(st, &v, &err), MD_OK);
+    assert_int_equal(v, md_store_code_version(MD_STORE_SQLITE));
+    assert_true(v >= 1);
+    md_store_close(st);
+    assert_int_equal(raw_int("SELECT count(*) FROM pragma_journal_mode WHERE journal_mode = 'wal'"), 1);
+    assert_int_equal(raw_int("PRAGMA application_id"), 0x4d4e4454);
+}
+
+static void test_migrations_idempotent(void **state)
+{
+    for (int i = 0; i < 3; i++)
+        md_store_close(open_ok());
+    /* each migration recorded exactly once, in order */
+    assert_int_equal(raw_int("SELECT count(*) FROM schema_version"), md_store_code_version(MD_STORE_SQLITE));
+    assert_int_equal(raw_int("SELECT count(DISTINCT version) FROM schema_version"),
+                     md_store_code_version(MD_STORE_SQLITE));
+    assert_int_equal(raw_int("SELECT min(version) FROM schema_version"), 1);
+    assert_int_equal(raw_int("SELECT count(*) FROM sqlite_master WHERE name IN ('settings', 'admin')"), 2);
+}
+
+static void test_reopen_keeps_data(void **state)
+{
+    md_store_t *st = open_ok();
+    md_err_t err = {0};
+    md_buf_t v;
+    md_store_admin_t a, b;
+
+    assert_int_equal(md_store_setting_put(st, "greeting", MD_STR("hello"), &err), MD_OK);
+    assert_int_equal(md_store_setting_put(st, "bin", (md_str_t){"a\0b", 3}, &err), MD_OK);
+    memset(&a, 0, sizeof(a));
+    snprintf(a.name, sizeof(a.name), "admin");
+    for (int i = 0; i < 32; i++)
+        a.token_sha256[i] = (uint8_t)i;
+    assert_int_equal(md_store_admin_put(st, &a, &err), MD_OK);
+    md_store_close(st);
+
+    st = open_ok();
+    md_buf_init(&v);
+    assert_int_equal(md_store_setting_get(st, "greeting", &v, &err), MD_OK);
+    assert_int_equal(v.n, 5);
+    assert_memory_equal(v.p, "hello", 5);
+    assert_int_equal(md_store_setting_get(st, "bin", &v, &err), MD_OK);
+    assert_int_equal(v.n, 3);
+    assert_memory_equal(v.p, "a\0b", 3);
+    assert_int_equal(md_store_admin_get(st, "admin", &b, &err), MD_OK);
+    assert_memory_equal(b.token_sha256, a.token_sha256, 32);
+    assert_true(b.created_at > 0);
+    md_buf_free(&v);
+    md_store_close(st);
+}
+
+static void test_settings_crud(void **state)
+{
+    md_store_t *st = open_ok();
+    md_err_t err = {0};
+    md_buf_t v;
+
+    md_buf_init(&v);
+    assert_int_equal(md_store_setting_get(st, "absent", &v, &err), MD_ENOENT);
+    md_err_clear(&err);
+    assert_int_equal(md_store_setting_put(st, "k", MD_STR("one"), &err), MD_OK);
+    assert_int_equal(md_store_setting_put(st, "k", MD_STR("two"), &err), MD_OK); /* replaces */
+    assert_int_equal(md_store_setting_get(st, "k", &v, &err), MD_OK);
+    assert_string_equal(v.p, "two");
+    assert_int_equal(md_store_setting_put(st, "empty", MD_STR(""), &err), MD_OK);
+    assert_int_equal(md_store_setting_get(st, "empty", &v, &err), MD_OK);
+    assert_int_equal(v.n, 0);
+    assert_int_equal(md_store_setting_delete(st, "k", &err), MD_OK);
+    assert_int_equal(md_store_setting_delete(st, "k", &err), MD_ENOENT);
+    md_err_clear(&err);
+    assert_int_equal(md_store_setting_get(st, "k", &v, &err), MD_ENOENT);
+    md_buf_free(&v);
+    md_store_close(st);
+}
+
+static void test_argument_checks(void **state)
+{
+    md_store_t *st = open_ok();
+    md_err_t err = {0};
+    md_buf_t v;
+    char long_key[MD_STORE_KEY_MAX + 2];
+    static char big[MD_STORE_VALUE_MAX + 1];
+    md_store_admin_t a;
+
+    md_buf_init(&v);
+    assert_int_equal(md_store_setting_put(st, "", MD_STR("x"), &err), MD_EINVAL);
+    assert_int_equal(md_store_setting_put(st, "a b", MD_STR("x"), &err), MD_EINVAL);
+    assert_int_equal(md_store_setting_put(st, "a/b", MD_STR("x"), &err), MD_EINVAL);
+    assert_int_equal(md_store_setting_put(st, "x'; DROP TABLE settings; --", MD_STR("x"), &err), MD_EINVAL);
+    memset(long_key, 'a', sizeof(long_key) - 1);
+    long_key[sizeof(long_key) - 1] = '\0';
+    assert_int_equal(md_store_setting_put(st, long_key, MD_STR("x"), &err), MD_EINVAL);
+    long_key[MD_STORE_KEY_MAX] = '\0'; /* exactly the maximum: fine */
+    assert_int_equal(md_store_setting_put(st, long_key, MD_STR("x"), &err), MD_OK);
+    assert_int_equal(md_store_setting_put(st, "big", (md_str_t){big, sizeof(big)}, &err), MD_EINVAL);
+    assert_int_equal(md_store_setting_put(st, "big", (md_str_t){big, sizeof(big) - 1}, &err), MD_OK);
+    assert_int_equal(md_store_setting_get(st, "../etc", &v, &err), MD_EINVAL);
+    memset(&a, 0, sizeof(a));
+    assert_int_equal(md_store_admin_put(st, &a, &err), MD_EINVAL); /* empty name */
+    assert_int_equal(md_store_admin_get(st, "no such", &a, &err), MD_EINVAL);
+    assert_int_equal(raw_int("SELECT count(*) FROM settings"), 2);
+    md_buf_free(&v);
+    md_store_close(st);
+}
+
+static void test_transactions(void **state)
+{
+    md_store_t *st = open_ok();
+    md_err_t err = {0};
+    md_buf_t v;
+
+    md_buf_init(&v);
+    assert_int_equal(md_store_begin(st, &err), MD_OK);
+    assert_int_equal(md_store_setting_put(st, "a", MD_STR("1"), &err), MD_OK);
+    assert_int_equal(md_store_setting_put(st, "b", MD_STR("2"), &err), MD_OK);
+    md_store_rollback(st);
+    assert_int_equal(md_store_setting_get(st, "a", &v, &err), MD_ENOENT);
+    md_err_clear(&err);
+    assert_int_equal(md_store_begin(st, &err), MD_OK);
+    assert_int_equal(md_store_setting_put(st, "a", MD_STR("1"), &err), MD_OK);
+    assert_int_equal(md_store_commit(st, &err), MD_OK);
+    assert_int_equal(md_store_setting_get(st, "a", &v, &err), MD_OK);
+    md_store_rollback(st); /* outside a transaction: harmless */
+    md_buf_free(&v);
+    md_store_close(st);
+}
+
+static void test_refuses_newer_schema(void **state)
+{
+    md_err_t err = {0};
+
+    md_store_close(open_ok());
+    raw_sql(
+        "INSERT INTO schema_version (version, description, applied_at) VALUES (999, 'from the future', 0)");
+    assert_int_equal(open_err(&err), MD_STORE_ETOONEW);
+    assert_non_null(strstr(err.msg, "schema version 999"));
+    assert_non_null(strstr(err.msg, "newer than this mandated"));
+    /* refused untouched */
+    assert_int_equal(raw_int("SELECT max(version) FROM schema_version"), 999);
+}
+
+static void test_refuses_foreign_database(void **state)
+{
+    md_err_t err = {0};
+
+    raw_sql("CREATE TABLE someone_elses (x INTEGER)");
+    chmod(dbpath, 0600);
+    assert_int_equal(open_err(&err), MD_EINVAL);
+    assert_non_null(strstr(err.msg, "not a mandate database"));
+    assert_int_equal(raw_int("SELECT count(*) FROM sqlite_master WHERE name = 'schema_version'"), 0);
+
+    unlink(dbpath);
+    raw_sql("PRAGMA application_id = 1234");
+    chmod(dbpath, 0600);
+    md_err_clear(&err);
+    assert_int_equal(open_err(&err), MD_EINVAL);
+    assert_non_null(strstr(err.msg, "another application"));
+}
+
+static void test_refuses_garbage_and_open_files(void **state)
+{
+    md_err_t err = {0};
+    FILE *f = fopen(dbpath, "w");
+    assert_non_null(f);
+    fputs("this is not a database, just text that is long enough to have a header......................", f);
+    fclose(f);
+    chmod(dbpath, 0600);
+    assert_int_not_equal(open_err(&err), MD_OK);
+    assert_non_null(strstr(err.msg, "store:"));
+
+    unlink(dbpath);
+    md_store_close(open_ok());
+    chmod(dbpath, 0644);
+    md_err_clear(&err);
+    assert_int_equal(open_err(&err), MD_EINVAL);
+    assert_non_null(strstr(err.msg, "too open"));
+
+    /* a symlink in place of the database is refused, not followed */
+    char target[160];
+    snprintf(target, sizeof(target), "%s/elsewhere.db", dir);
+    unlink(dbpath);
+    assert_int_equal(symlink(target, dbpath), 0);
+    md_err_clear(&err);
+    assert_int_not_equal(open_err(&err), MD_OK);
+    assert_int_not_equal(access(target, F_OK), 0);
+}
+
+static void test_backends(void **state)
+{
+    md_store_opts_t o = {MD_STORE_POSTGRES, "postgres://x", 0};
+    md_store_t *st = NULL;
+    md_err_t err = {0};
+    assert_int_equal(md_store_open(&o, &st, &err), MD_EINVAL);
+    assert_non_null(strstr(err.msg, "postgres"));
+    md_store_opts_t none = {MD_STORE_SQLITE, NULL, 0};
+    md_err_clear(&err);
+    assert_int_equal(md_store_open(&none, &st, &err), MD_EINVAL);
+    md_store_opts_t nodir = {MD_STORE_SQLITE, "/nonexistent/dir/x.db", 0};
+    md_err_clear(&err);
+    assert_int_equal(md_store_open(&nodir, &st, &err), MD_EIO);
+    assert_null(st);
+    md_store_close(NULL);
+}
+
+static void test_two_connections(void **state)
+{
+    /* each worker thread has its own connection: writes of one are seen by the other */
+    md_store_t *a = open_ok(), *b = open_ok();
+    md_err_t err = {0};
+    md_buf_t v;
+    md_buf_init(&v);
+    assert_int_equal(md_store_setting_put(a, "shared", MD_STR("yes"), &err), MD_OK);
+    assert_int_equal(md_store_setting_get(b, "shared", &v, &err), MD_OK);
+    assert_string_equal(v.p, "yes");
+    /* a writer holding the lock makes the other report busy after its timeout, not hang */
+    assert_int_equal(md_store_begin(a, &err), MD_OK);
+    md_store_opts_t o = {MD_STORE_SQLITE, dbpath, 50};
+    md_store_t *c = NULL;
+    assert_int_equal(md_store_open(&o, &c, &err), MD_OK);
+    md_err_clear(&err);
+    assert_int_equal(md_store_setting_put(c, "x", MD_STR("1"), &err), MD_STORE_EBUSY);
+    md_store_rollback(a);
+    md_err_clear(&err);
+    assert_int_equal(md_store_setting_put(c, "x", MD_STR("1"), &err), MD_OK);
+    md_buf_free(&v);
+    md_store_close(a);
+    md_store_close(b);
+    md_store_close(c);
+}
+
+#define T(f) cmocka_unit_test_setup_teardown(f, setup, teardown)
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        T(test_open_creates_private_wal_db),
+        T(test_migrations_idempotent),
+        T(test_reopen_keeps_data),
+        T(test_settings_crud),
+        T(test_argument_checks),
+        T(test_transactions),
+        T(test_refuses_newer_schema),
+        T(test_refuses_foreign_database),
+        T(test_refuses_garbage_and_open_files),
+        T(test_backends),
+        T(test_two_connections),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
