@@ -9,6 +9,7 @@
  */
 #include "token/token_int.h"
 
+#include <pthread.h>
 #include <stdlib.h>
 
 #include <openssl/bn.h>
@@ -87,6 +88,104 @@ static bool set_rsa_padding(EVP_PKEY_CTX *pctx, md_jose_alg_t alg)
     return true;
 }
 
+/*
+ * ECDSA signing contexts, cached per thread.  EVP_DigestSignInit_ex costs
+ * several microseconds per call in OpenSSL 3 (algorithm fetches, context
+ * set-up): a third of an ES256 signature.  So for EC keys each thread keeps
+ * one EVP_PKEY_CTX initialised for signing with the last key it used, and
+ * the message is hashed with a digest fetched once.  The cached context
+ * holds a reference on its EVP_PKEY, so that pointer cannot be freed and
+ * reused for another key while it is cached (no ABA); the price is that a
+ * thread keeps its last signing key alive until it signs with another key
+ * or exits (the thread-key destructor frees it).
+ */
+typedef struct sign_cache {
+    EVP_PKEY *pkey; /* borrowed identity; the reference is held by ctx */
+    EVP_PKEY_CTX *ctx;
+} sign_cache_t;
+
+static pthread_once_t sign_once = PTHREAD_ONCE_INIT;
+static pthread_key_t sign_tls;
+static bool sign_tls_ok;
+static EVP_MD *md_sha256, *md_sha384;
+
+static void sign_cache_free(void *p)
+{
+    sign_cache_t *c = p;
+    if (c == NULL) return;
+    EVP_PKEY_CTX_free(c->ctx);
+    free(c);
+}
+
+static void sign_init_once(void)
+{
+    sign_tls_ok = pthread_key_create(&sign_tls, sign_cache_free) == 0;
+    md_sha256 = EVP_MD_fetch(NULL, "SHA256", NULL);
+    md_sha384 = EVP_MD_fetch(NULL, "SHA384", NULL);
+}
+
+/* The thread's signing context for pkey, or NULL (then use the slow path). */
+static EVP_PKEY_CTX *ec_sign_ctx(EVP_PKEY *pkey)
+{
+    pthread_once(&sign_once, sign_init_once);
+    if (!sign_tls_ok) return NULL;
+    sign_cache_t *c = pthread_getspecific(sign_tls);
+    if (c == NULL) {
+        if ((c = calloc(1, sizeof(*c))) == NULL) return NULL;
+        if (pthread_setspecific(sign_tls, c) != 0) {
+            free(c);
+            return NULL;
+        }
+    }
+    if (c->ctx != NULL && c->pkey == pkey) return c->ctx;
+    EVP_PKEY_CTX_free(c->ctx);
+    c->ctx = NULL;
+    c->pkey = NULL;
+    EVP_PKEY_CTX *ctx = EVP_PKEY_CTX_new_from_pkey(NULL, pkey, NULL);
+    if (ctx == NULL || EVP_PKEY_sign_init(ctx) != 1) {
+        EVP_PKEY_CTX_free(ctx);
+        return NULL;
+    }
+    c->ctx = ctx;
+    c->pkey = pkey;
+    return ctx;
+}
+
+static void ec_sign_ctx_drop(void)
+{
+    sign_cache_t *c = sign_tls_ok ? pthread_getspecific(sign_tls) : NULL;
+    if (c == NULL) return;
+    EVP_PKEY_CTX_free(c->ctx);
+    c->ctx = NULL;
+    c->pkey = NULL;
+}
+
+/* ECDSA over the digest with the cached context: DER signature, malloc'd. */
+static int ec_sign_fast(const md_jwk_t *key, md_jose_alg_t alg, const void *msg, size_t n,
+                        unsigned char **der, size_t *der_len)
+{
+    unsigned char dg[EVP_MAX_MD_SIZE];
+    unsigned int dlen = 0;
+    size_t len = 0;
+    EVP_PKEY_CTX *ctx = ec_sign_ctx(key->pkey);
+    const EVP_MD *md = alg == MD_JOSE_ES384 ? md_sha384 : md_sha256;
+    if (ctx == NULL || md == NULL) return MD_JOSE_CRYPTO;
+    if (EVP_Digest(msg, n, dg, &dlen, md, NULL) != 1 || EVP_PKEY_sign(ctx, NULL, &len, dg, dlen) != 1)
+        goto fail;
+    unsigned char *buf = malloc(len);
+    if (buf == NULL) return MD_ENOMEM;
+    if (EVP_PKEY_sign(ctx, buf, &len, dg, dlen) != 1) {
+        free(buf);
+        goto fail;
+    }
+    *der = buf;
+    *der_len = len;
+    return MD_OK;
+fail:
+    ec_sign_ctx_drop();
+    return MD_JOSE_CRYPTO;
+}
+
 /* Sign msg; *sig is malloc'd in JOSE form (raw R||S for ECDSA). */
 static int sign_bytes(const md_jwk_t *key, md_jose_alg_t alg, const void *msg, size_t n, unsigned char **sig,
                       size_t *sig_len)
@@ -97,17 +196,24 @@ static int sign_bytes(const md_jwk_t *key, md_jose_alg_t alg, const void *msg, s
     unsigned char *buf = NULL;
     size_t len = 0;
     EVP_PKEY_CTX *pctx = NULL;
-    EVP_MD_CTX *mctx = EVP_MD_CTX_new();
-    if (mctx == NULL) return MD_ENOMEM;
-    if (EVP_DigestSignInit_ex(mctx, &pctx, alg_digest(alg), NULL, NULL, key->pkey, NULL) != 1) goto out;
-    if (!set_rsa_padding(pctx, alg)) goto out;
-    if (EVP_DigestSign(mctx, NULL, &len, msg, n) != 1) goto out;
-    if ((buf = malloc(len)) == NULL) {
-        rc = MD_ENOMEM;
-        goto out;
-    }
-    if (EVP_DigestSign(mctx, buf, &len, msg, n) != 1) goto out;
+    EVP_MD_CTX *mctx = NULL;
     size_t half = alg_ec_half(alg);
+    if (half != 0 && (rc = ec_sign_fast(key, alg, msg, n, &buf, &len)) != MD_OK) {
+        if (rc == MD_ENOMEM) goto out;
+        rc = MD_JOSE_CRYPTO;
+        buf = NULL; /* fall back to the one-shot path below */
+    }
+    if (buf == NULL) {
+        if ((mctx = EVP_MD_CTX_new()) == NULL) return MD_ENOMEM;
+        if (EVP_DigestSignInit_ex(mctx, &pctx, alg_digest(alg), NULL, NULL, key->pkey, NULL) != 1) goto out;
+        if (!set_rsa_padding(pctx, alg)) goto out;
+        if (EVP_DigestSign(mctx, NULL, &len, msg, n) != 1) goto out;
+        if ((buf = malloc(len)) == NULL) {
+            rc = MD_ENOMEM;
+            goto out;
+        }
+        if (EVP_DigestSign(mctx, buf, &len, msg, n) != 1) goto out;
+    }
     if (half != 0) {
         unsigned char *raw = malloc(2 * half);
         if (raw == NULL) {
