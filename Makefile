@@ -63,7 +63,7 @@ $(BUILD)/tests/%: tests/unit/%.c $(BUILD)/libmandate.a
 	$(CC) $(CFLAGS) $(LDFLAGS) -o $@ $< $(BUILD)/libmandate.a $(LDLIBS) -lcmocka
 
 unit: $(UNIT_BINS)
-	@set -e; fail=0; for t in $(UNIT_BINS); do echo "== $$t"; $$t || fail=1; done; exit $$fail
+	@set -e; fail=0; for t in $(UNIT_BINS); do echo "== $$t"; timeout 300 $$t || { echo "FAILED (or timed out): $$t"; fail=1; }; done; exit $$fail
 
 $(BUILD)/bench/%: bench/%.c $(BUILD)/libmandate.a
 	@mkdir -p $(dir $@)
