@@ -6,6 +6,10 @@
 #define MD_CMD_H
 
 int md_cmd_cedar(int argc, char **argv);
+/* `mandate agent ...` (agent_cmd.c): the agent registry through mandated's admin API. */
+int md_cmd_agent(int argc, char **argv);
+/* The help text of "agent", "agent register", ...; NULL when command is not one of them. */
+const char *md_cmd_agent_help(const char *command);
 /* Print the help text of a command ("cedar", "cedar authorize", ...). */
 void md_cmd_help(const char *command);
 

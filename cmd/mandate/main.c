@@ -16,11 +16,22 @@ static const struct help {
     {"", "usage: mandate <command> [args]\n"
          "\n"
          "commands:\n"
+         "  agent register     register an agent with mandated (SPIFFE ID, selectors, owner, scope)\n"
+         "  agent list         list registered agents\n"
+         "  agent show         show one agent\n"
+         "  agent update       change an agent\n"
+         "  agent remove       remove an agent\n"
          "  cedar authorize    decide one request against Cedar policies\n"
          "  cedar run-tests    run Cedar integration-test files\n"
          "  cedar check-parse  check that policies (and a schema) parse\n"
          "  help <command>     show help for a command\n"
-         "  version            print the version\n"},
+         "  version            print the version\n"
+         "\n"
+         "Commands that talk to mandated (agent ...) take --addr URL (default $MANDATE_ADDR,\n"
+         "else http://127.0.0.1:7744), --token-file FILE (default $MANDATE_TOKEN_FILE; refused\n"
+         "when group or others may read it), --cacert FILE (default $MANDATE_CACERT) and --json.\n"
+         "Their exit status: 0 done, 1 usage or input error, 3 the server refused the request\n"
+         "(4xx), 4 server error (5xx) or no connection.\n"},
     {"cedar", "usage: mandate cedar <authorize|run-tests|check-parse> [args]\n"
               "  see `mandate help cedar authorize` and friends\n"},
     {"cedar authorize",
@@ -49,14 +60,21 @@ static const struct help {
                           "file:line:col: message and exits 1.\n"},
 };
 
-void md_cmd_help(const char *command)
+/* The help text of a command, from this table or a subcommand's file; NULL when there is none. */
+static const char *help_text(const char *command)
 {
     for (size_t i = 0; i < sizeof(helps) / sizeof(helps[0]); i++)
-        if (strcmp(helps[i].command, command) == 0) {
-            fputs(helps[i].text, stdout);
-            return;
-        }
-    fprintf(stderr, "mandate: no help for `%s`\n", command);
+        if (strcmp(helps[i].command, command) == 0) return helps[i].text;
+    return md_cmd_agent_help(command);
+}
+
+void md_cmd_help(const char *command)
+{
+    const char *text = help_text(command);
+    if (text != NULL)
+        fputs(text, stdout);
+    else
+        fprintf(stderr, "mandate: no help for `%s`\n", command);
 }
 
 int main(int argc, char **argv)
@@ -67,6 +85,7 @@ int main(int argc, char **argv)
     }
     const char *cmd = argv[1];
     if (strcmp(cmd, "cedar") == 0) return md_cmd_cedar(argc - 1, argv + 1);
+    if (strcmp(cmd, "agent") == 0) return md_cmd_agent(argc - 1, argv + 1);
     if (strcmp(cmd, "version") == 0 || strcmp(cmd, "--version") == 0) {
         printf("mandate %s\n", MANDATE_VERSION);
         return 0;
@@ -81,11 +100,11 @@ int main(int argc, char **argv)
             if (i > 2) strncat(buf, " ", sizeof(buf) - strlen(buf) - 1);
             strncat(buf, argv[i], sizeof(buf) - strlen(buf) - 1);
         }
-        for (size_t i = 0; i < sizeof(helps) / sizeof(helps[0]); i++)
-            if (strcmp(helps[i].command, buf) == 0) {
-                fputs(helps[i].text, stdout);
-                return 0;
-            }
+        const char *text = help_text(buf);
+        if (text != NULL) {
+            fputs(text, stdout);
+            return 0;
+        }
         fprintf(stderr, "mandate: unknown command `%s`\n", buf);
         return 1;
     }

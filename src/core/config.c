@@ -207,7 +207,27 @@ typedef struct conf_ctx {
     md_arena_t *arena;
     md_conf_diag_t *diag;
     bool oom;
+    /* inside an item of a SECTIONS list: keys are shown as "list[i].key" (label "list[i]")
+     * and looked up in the table as "list[].key" (lookup "list[]"); both NULL at the top */
+    const char *label;
+    const char *lookup;
 } conf_ctx_t;
+
+/* The key of d as the operator wrote it: "federation.issuers[0].audience" inside an item. */
+static const char *shown_name(const conf_ctx_t *c, const md_conf_directive_t *d, char *buf, size_t n)
+{
+    if (c->label == NULL) return d->name;
+    snprintf(buf, n, "%s%s", c->label, d->name + strlen(c->lookup));
+    return buf;
+}
+
+/* Is d a key of the items of a list ("list[].key"), or, with list set, of that list? */
+static bool is_item_key(const md_conf_directive_t *d, const char *list)
+{
+    if (list == NULL) return strstr(d->name, "[].") != NULL;
+    size_t n = strlen(list);
+    return strncmp(d->name, list, n) == 0 && d->name[n] == '.';
+}
 
 static const md_conf_directive_t *find_directive(const conf_ctx_t *c, const char *name, size_t *idx)
 {
@@ -303,7 +323,7 @@ static char *join_path(conf_ctx_t *c, const char *base, const char *rel)
  */
 static int set_value(conf_ctx_t *c, const md_conf_directive_t *d, const char *text, int line)
 {
-    char msg[512] = "";
+    char msg[512] = "", shown[CONF_KEY_MAX * 2];
     void *field = (char *)c->target + d->offset;
     int64_t v = 0;
 
@@ -372,12 +392,20 @@ static int set_value(conf_ctx_t *c, const md_conf_directive_t *d, const char *te
         /* lists are set by set_list() */
         snprintf(msg, sizeof(msg), "expected a list");
         goto bad;
+    case MD_CONF_MAP:
+        /* set by set_map() */
+        snprintf(msg, sizeof(msg), "expected a mapping");
+        goto bad;
+    case MD_CONF_SECTIONS:
+        /* set by set_sections() */
+        snprintf(msg, sizeof(msg), "expected a list of mappings");
+        goto bad;
     }
 validate:
     if (d->validate != NULL && d->validate(d, field, msg, sizeof(msg)) != 0) goto bad;
     return 0;
 bad:
-    md_conf_diag_add(c->diag, c->file, line, d->name, "%s", msg);
+    md_conf_diag_add(c->diag, c->file, line, shown_name(c, d, shown, sizeof(shown)), "%s", msg);
     return -1;
 }
 
@@ -388,6 +416,8 @@ static int set_list(conf_ctx_t *c, const md_conf_directive_t *d, struct fy_node 
     void *iter = NULL;
     struct fy_node *item;
     size_t n, i = 0;
+    char shown[CONF_KEY_MAX * 2];
+    const char *key = shown_name(c, d, shown, sizeof(shown));
 
     if (node_is_null(value)) {
         list->items = NULL;
@@ -395,7 +425,7 @@ static int set_list(conf_ctx_t *c, const md_conf_directive_t *d, struct fy_node 
         goto validate;
     }
     if (fy_node_is_alias(value) || fy_node_get_type(value) != FYNT_SEQUENCE) {
-        md_conf_diag_add(c->diag, c->file, line, d->name, "expected a list, found %s", node_kind(value));
+        md_conf_diag_add(c->diag, c->file, line, key, "expected a list, found %s", node_kind(value));
         return -1;
     }
     n = (size_t)fy_node_sequence_item_count(value);
@@ -405,10 +435,10 @@ static int set_list(conf_ctx_t *c, const md_conf_directive_t *d, struct fy_node 
         return -1;
     }
     while ((item = fy_node_sequence_iterate(value, &iter)) != NULL && i < n) {
-        const char *s = scalar_text(c, item, line, d->name);
+        const char *s = scalar_text(c, item, line, key);
         if (s == NULL) return -1;
         if (s[0] == '\0') {
-            md_conf_diag_add(c->diag, c->file, line, d->name, "list item %zu is empty", i + 1);
+            md_conf_diag_add(c->diag, c->file, line, key, "list item %zu is empty", i + 1);
             return -1;
         }
         list->items[i++] = s;
@@ -416,7 +446,191 @@ static int set_list(conf_ctx_t *c, const md_conf_directive_t *d, struct fy_node 
     list->n = i;
 validate:
     if (d->validate != NULL && d->validate(d, list, msg, sizeof(msg)) != 0) {
-        md_conf_diag_add(c->diag, c->file, line, d->name, "%s", msg);
+        md_conf_diag_add(c->diag, c->file, line, key, "%s", msg);
+        return -1;
+    }
+    return 0;
+}
+
+/* MD_CONF_MAP: a mapping of free-form keys, each to a scalar or a list of scalars. */
+static int set_map(conf_ctx_t *c, const md_conf_directive_t *d, struct fy_node *value, int line)
+{
+    md_conf_map_t *map = (md_conf_map_t *)((char *)c->target + d->offset);
+    char shown[CONF_KEY_MAX * 2], msg[512] = "";
+    const char *key = shown_name(c, d, shown, sizeof(shown));
+    void *iter = NULL;
+    struct fy_node_pair *pair;
+    size_t n, i = 0;
+
+    map->items = NULL;
+    map->n = 0;
+    if (node_is_null(value)) goto validate;
+    if (fy_node_is_alias(value) || fy_node_get_type(value) != FYNT_MAPPING) {
+        md_conf_diag_add(c->diag, c->file, line, key, "expected a mapping, found %s", node_kind(value));
+        return -1;
+    }
+    n = (size_t)fy_node_mapping_item_count(value);
+    map->items = md_arena_zalloc(c->arena, (n ? n : 1) * sizeof(*map->items));
+    if (map->items == NULL) {
+        c->oom = true;
+        return -1;
+    }
+    while ((pair = fy_node_mapping_iterate(value, &iter)) != NULL && i < n) {
+        struct fy_node *k = fy_node_pair_key(pair), *v = fy_node_pair_value(pair);
+        md_conf_map_entry_t *e = &map->items[i];
+        int kline = node_line(k) ? node_line(k) : line;
+        char ekey[CONF_KEY_MAX * 3 + 4];
+        const char *ktext = scalar_text(c, k, kline, key);
+
+        if (ktext == NULL) return -1;
+        if (ktext[0] == '\0' || strlen(ktext) > CONF_KEY_MAX) {
+            md_conf_diag_add(c->diag, c->file, kline, key, "keys must be 1..%d bytes", CONF_KEY_MAX);
+            return -1;
+        }
+        snprintf(ekey, sizeof(ekey), "%.250s.%.128s", key, ktext);
+        e->key = ktext;
+        e->line = kline;
+        if (!node_is_null(v) && !fy_node_is_alias(v) && fy_node_get_type(v) == FYNT_SEQUENCE) {
+            void *vi = NULL;
+            struct fy_node *item;
+            size_t m = (size_t)fy_node_sequence_item_count(v), j = 0;
+            if (m == 0) {
+                md_conf_diag_add(c->diag, c->file, kline, ekey, "the list of values is empty");
+                return -1;
+            }
+            e->values.items = md_arena_zalloc(c->arena, m * sizeof(*e->values.items));
+            if (e->values.items == NULL) {
+                c->oom = true;
+                return -1;
+            }
+            while ((item = fy_node_sequence_iterate(v, &vi)) != NULL && j < m) {
+                const char *s = scalar_text(c, item, kline, ekey);
+                if (s == NULL) return -1;
+                if (s[0] == '\0') {
+                    md_conf_diag_add(c->diag, c->file, kline, ekey, "value %zu is empty", j + 1);
+                    return -1;
+                }
+                e->values.items[j++] = s;
+            }
+            e->values.n = j;
+        } else {
+            const char *s = node_is_null(v) ? "" : scalar_text(c, v, kline, ekey);
+            if (s == NULL) return -1;
+            if (s[0] == '\0') {
+                md_conf_diag_add(c->diag, c->file, kline, ekey, "a value is required");
+                return -1;
+            }
+            e->values.items = md_arena_zalloc(c->arena, sizeof(*e->values.items));
+            if (e->values.items == NULL) {
+                c->oom = true;
+                return -1;
+            }
+            e->values.items[0] = s;
+            e->values.n = 1;
+        }
+        i++;
+    }
+    map->n = i;
+validate:
+    if (d->validate != NULL && d->validate(d, map, msg, sizeof(msg)) != 0) {
+        md_conf_diag_add(c->diag, c->file, line, key, "%s", msg);
+        return -1;
+    }
+    return 0;
+}
+
+static void walk_mapping(conf_ctx_t *c, struct fy_node *map, const char *prefix, int depth);
+
+/*
+ * MD_CONF_SECTIONS: a sequence of mappings.  Each item gets the sub-table's
+ * defaults, then its keys; keys flagged MD_CONF_REQUIRED must be written.
+ */
+static int set_sections(conf_ctx_t *c, const md_conf_directive_t *d, struct fy_node *value, int line,
+                        const char *key, int depth)
+{
+    md_conf_sections_t *list = (md_conf_sections_t *)((char *)c->target + d->offset);
+    size_t item_size = (size_t)d->max;
+    char msg[512] = "", lookup[CONF_KEY_MAX * 2];
+    void *iter = NULL;
+    struct fy_node *node;
+    size_t n, i = 0;
+    int errors_before = c->diag->count + c->diag->dropped;
+
+    list->items = NULL;
+    list->n = 0;
+    if (item_size < sizeof(md_conf_item_t) || c->label != NULL) {
+        /* a bug in the table: lists of sections do not nest */
+        md_conf_diag_add(c->diag, c->file, line, key, "internal: bad list directive");
+        return -1;
+    }
+    snprintf(lookup, sizeof(lookup), "%s[]", d->name);
+    if (node_is_null(value)) goto validate;
+    if (fy_node_is_alias(value) || fy_node_get_type(value) != FYNT_SEQUENCE) {
+        md_conf_diag_add(c->diag, c->file, line, key, "expected a list of mappings, found %s",
+                         node_kind(value));
+        return -1;
+    }
+    n = (size_t)fy_node_sequence_item_count(value);
+    list->items = md_arena_zalloc(c->arena, (n ? n : 1) * item_size);
+    if (list->items == NULL) {
+        c->oom = true;
+        return -1;
+    }
+    while ((node = fy_node_sequence_iterate(value, &iter)) != NULL && i < n) {
+        md_conf_item_t *item = (md_conf_item_t *)((char *)list->items + i * item_size);
+        char label[CONF_KEY_MAX * 2];
+        conf_ctx_t sub = *c;
+        struct fy_node_pair *first;
+
+        snprintf(label, sizeof(label), "%.200s[%zu]", key, i);
+        i++;
+        if (fy_node_is_alias(node) || fy_node_get_type(node) != FYNT_MAPPING) {
+            md_conf_diag_add(c->diag, c->file, node_line(node) ? node_line(node) : line, label,
+                             "expected a mapping of keys, found %s", node_kind(node));
+            continue;
+        }
+        first = fy_node_mapping_get_by_index(node, 0);
+        item->line =
+            first != NULL && node_line(fy_node_pair_key(first)) ? node_line(fy_node_pair_key(first)) : line;
+        item->lines = md_arena_zalloc(c->arena, (c->n ? c->n : 1) * sizeof(int));
+        if (item->lines == NULL) {
+            c->oom = true;
+            return -1;
+        }
+        sub.target = item;
+        sub.lines = item->lines;
+        sub.label = label;
+        sub.lookup = lookup;
+        sub.oom = false;
+        for (size_t j = 0; j < c->n; j++) {
+            char *def;
+            if (!is_item_key(&c->table[j], lookup) || c->table[j].def == NULL ||
+                c->table[j].type == MD_CONF_LIST)
+                continue;
+            if ((def = md_arena_memdup(c->arena, c->table[j].def, strlen(c->table[j].def))) == NULL) {
+                c->oom = true;
+                return -1;
+            }
+            (void)set_value(&sub, &c->table[j], def, 0);
+        }
+        walk_mapping(&sub, node, label, depth + 1);
+        if (sub.oom) {
+            c->oom = true;
+            return -1;
+        }
+        for (size_t j = 0; j < c->n; j++)
+            if (is_item_key(&c->table[j], lookup) && (c->table[j].flags & MD_CONF_REQUIRED) &&
+                item->lines[j] == 0) {
+                char shown[CONF_KEY_MAX * 2];
+                md_conf_diag_add(c->diag, c->file, item->line,
+                                 shown_name(&sub, &c->table[j], shown, sizeof(shown)), "required");
+            }
+    }
+    list->n = i;
+    if (c->diag->count + c->diag->dropped > errors_before) return -1;
+validate:
+    if (d->validate != NULL && d->validate(d, list, msg, sizeof(msg)) != 0) {
+        md_conf_diag_add(c->diag, c->file, line, key, "%s", msg);
         return -1;
     }
     return 0;
@@ -432,7 +646,8 @@ static void walk_mapping(conf_ctx_t *c, struct fy_node *map, const char *prefix,
         int line = node_line(k);
         size_t klen = 0;
         const char *ktext;
-        char name[CONF_KEY_MAX * 2];
+        char name[CONF_KEY_MAX * 2], lname[CONF_KEY_MAX * 2];
+        const char *lookup = name;
         const md_conf_directive_t *d;
         size_t idx = 0;
 
@@ -452,7 +667,15 @@ static void walk_mapping(conf_ctx_t *c, struct fy_node *map, const char *prefix,
                              "unknown key (write sections as nested mappings, e.g. `tls:` then `cert:`)");
             continue;
         }
-        if (is_section(c, name) && depth < 4) {
+        if (memchr(ktext, '[', klen) != NULL || memchr(ktext, ']', klen) != NULL) {
+            md_conf_diag_add(c->diag, c->file, line, name, "unknown key");
+            continue;
+        }
+        if (c->label != NULL) { /* "list[2].key" is looked up as "list[].key" */
+            snprintf(lname, sizeof(lname), "%s%s", c->lookup, name + strlen(c->label));
+            lookup = lname;
+        }
+        if (is_section(c, lookup) && depth < 4) {
             if (node_is_null(v)) continue;
             if (fy_node_is_alias(v) || fy_node_get_type(v) != FYNT_MAPPING) {
                 md_conf_diag_add(c->diag, c->file, line, name, "expected a mapping of keys, found %s",
@@ -462,7 +685,7 @@ static void walk_mapping(conf_ctx_t *c, struct fy_node *map, const char *prefix,
             walk_mapping(c, v, name, depth + 1);
             continue;
         }
-        d = find_directive(c, name, &idx);
+        d = find_directive(c, lookup, &idx);
         if (d == NULL) {
             md_conf_diag_add(c->diag, c->file, line, name, "unknown key");
             continue;
@@ -470,6 +693,14 @@ static void walk_mapping(conf_ctx_t *c, struct fy_node *map, const char *prefix,
         if (c->lines) c->lines[idx] = line;
         if (d->type == MD_CONF_LIST) {
             (void)set_list(c, d, v, line);
+            continue;
+        }
+        if (d->type == MD_CONF_MAP) {
+            (void)set_map(c, d, v, line);
+            continue;
+        }
+        if (d->type == MD_CONF_SECTIONS) {
+            (void)set_sections(c, d, v, line, name, depth);
             continue;
         }
         if (node_is_null(v)) {
@@ -500,7 +731,7 @@ int md_conf_parse(const char *file, const char *text, size_t len, const char *ba
                   const md_conf_directive_t *table, size_t n, void *target, int *lines, md_arena_t *arena,
                   md_conf_diag_t *diag)
 {
-    conf_ctx_t c = {file, base_dir, table, n, target, lines, arena, diag, false};
+    conf_ctx_t c = {file, base_dir, table, n, target, lines, arena, diag, false, NULL, NULL};
     struct fy_diag *fdiag = NULL;
     struct fy_parser *fyp = NULL;
     struct fy_document *doc = NULL, *doc2 = NULL;
@@ -511,7 +742,7 @@ int md_conf_parse(const char *file, const char *text, size_t len, const char *ba
     /* defaults first (a bad default is a bug in the table, reported like any error) */
     for (size_t i = 0; i < n; i++) {
         if (lines) lines[i] = 0;
-        if (table[i].def == NULL) continue;
+        if (table[i].def == NULL || is_item_key(&table[i], NULL)) continue; /* item keys: per item */
         char *def = md_arena_memdup(arena, table[i].def, strlen(table[i].def));
         if (def == NULL) {
             rc = MD_ENOMEM;
@@ -681,6 +912,110 @@ static int validate_backend(const md_conf_directive_t *d, const void *field, cha
     return 0;
 }
 
+static const char *const keys_algorithms[] = {"ES256", "EdDSA", NULL};
+
+/* Key schedule durations are kept in whole seconds (token times are seconds). */
+static int validate_whole_seconds(const md_conf_directive_t *d, const void *field, char *msg, size_t msgsz)
+{
+    if (*(const int64_t *)field % 1000 != 0) {
+        snprintf(msg, msgsz, "must be a whole number of seconds");
+        return -1;
+    }
+    return 0;
+}
+
+/* issuer: "http(s)://host[:port]", nothing after (no path, query, fragment or userinfo). */
+static int validate_issuer(const md_conf_directive_t *d, const void *field, char *msg, size_t msgsz)
+{
+    const char *s = *(const char *const *)field, *h;
+    size_t n;
+
+    if (strncmp(s, "https://", 8) == 0)
+        h = s + 8;
+    else if (strncmp(s, "http://", 7) == 0)
+        h = s + 7;
+    else
+        goto bad;
+    if (*h == '[') { /* IPv6 literal */
+        const char *close = strchr(h, ']');
+        if (close == NULL || close == h + 1) goto bad;
+        for (const char *p = h + 1; p < close; p++)
+            if (!((*p >= '0' && *p <= '9') || (*p >= 'a' && *p <= 'f') || (*p >= 'A' && *p <= 'F') ||
+                  *p == ':' || *p == '.'))
+                goto bad;
+        h = close + 1;
+    } else {
+        n = strspn(h, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789.-");
+        if (n == 0 || h[0] == '.' || h[0] == '-') goto bad;
+        h += n;
+    }
+    if (*h == ':') {
+        char *end = NULL;
+        long port = strtol(h + 1, &end, 10);
+        if (h[1] < '0' || h[1] > '9' || port < 1 || port > 65535 || end == NULL) goto bad;
+        h = end;
+    }
+    if (*h == '\0' && strlen(s) <= 255) return 0;
+bad:
+    snprintf(msg, msgsz,
+             "`%s` is not an issuer URL: write http(s)://host[:port] with nothing after it (no path, query, "
+             "fragment or trailing slash)",
+             s);
+    return -1;
+}
+
+/* ---- federation: trusted external OIDC issuers ---- */
+
+static const char *const fed_algorithms[] = {"ES256", "ES384", "EdDSA", "RS256", "PS256", NULL};
+
+static int validate_fed_algorithms(const md_conf_directive_t *d, const void *field, char *msg, size_t msgsz)
+{
+    const md_conf_list_t *l = field;
+
+    if (l->n == 0) {
+        snprintf(msg, msgsz, "list at least one algorithm (default when the key is absent: RS256, ES256)");
+        return -1;
+    }
+    for (size_t i = 0; i < l->n; i++) {
+        bool known = false;
+        for (size_t j = 0; fed_algorithms[j]; j++)
+            known = known || strcmp(l->items[i], fed_algorithms[j]) == 0;
+        if (!known) {
+            snprintf(msg, msgsz, "`%s` is not one of: ES256, ES384, EdDSA, RS256, PS256", l->items[i]);
+            return -1;
+        }
+        for (size_t j = 0; j < i; j++)
+            if (strcmp(l->items[i], l->items[j]) == 0) {
+                snprintf(msg, msgsz, "`%s` is listed twice", l->items[i]);
+                return -1;
+            }
+    }
+    return 0;
+}
+
+/* An issuer or a JWKS URL: http(s)://, printable, no spaces; the full policy is in src/identity/oidc.c. */
+static int validate_fed_url(const md_conf_directive_t *d, const void *field, char *msg, size_t msgsz)
+{
+    const char *s = *(const char *const *)field;
+
+    if (strncmp(s, "https://", 8) != 0 && strncmp(s, "http://", 7) != 0) {
+        snprintf(msg, msgsz, "`%s` is not an https:// (or loopback http://) URL", s);
+        return -1;
+    }
+    if (strlen(s) > 1024) {
+        snprintf(msg, msgsz, "the URL is longer than 1024 bytes");
+        return -1;
+    }
+    for (const char *p = s; *p; p++)
+        if ((unsigned char)*p <= 0x20 || (unsigned char)*p >= 0x7f) {
+            snprintf(msg, msgsz, "the URL contains a space, a control character or a non-ASCII byte");
+            return -1;
+        }
+    return 0;
+}
+
+#define ISS_OFF(f) offsetof(md_config_oidc_issuer_t, f)
+
 #define OFF(f) offsetof(md_config_t, f)
 #define MS_HOUR (3600LL * 1000)
 static const md_conf_directive_t directives[] = {
@@ -698,6 +1033,41 @@ static const md_conf_directive_t directives[] = {
     {"store.backend", MD_CONF_ENUM, OFF(store_backend), "sqlite", 0, 0, store_backends, validate_backend,
      MD_CONF_RESTART},
     {"store.path", MD_CONF_PATH, OFF(store_path), NULL, 0, 0, NULL, NULL, MD_CONF_RESTART},
+    {"issuer", MD_CONF_STRING, OFF(issuer), NULL, 0, 0, NULL, validate_issuer, MD_CONF_RESTART},
+    {"keys.algorithm", MD_CONF_ENUM, OFF(keys_algorithm), "ES256", 0, 0, keys_algorithms, NULL, 0},
+    {"keys.rotation_period", MD_CONF_DURATION, OFF(keys_rotation_period), "24h", 6000, 366 * 24 * MS_HOUR,
+     NULL, validate_whole_seconds, 0},
+    {"keys.overlap", MD_CONF_DURATION, OFF(keys_overlap), NULL, 1000, 366 * 24 * MS_HOUR, NULL,
+     validate_whole_seconds, 0},
+    {"keys.max_token_lifetime", MD_CONF_DURATION, OFF(keys_max_token_lifetime), NULL, 1000,
+     366 * 24 * MS_HOUR, NULL, validate_whole_seconds, 0},
+    {"keys.kek_file", MD_CONF_PATH, OFF(keys_kek_file), NULL, 0, 0, NULL, NULL, MD_CONF_RESTART},
+    {"federation.issuers", MD_CONF_SECTIONS, OFF(fed_issuers), NULL, 0, sizeof(md_config_oidc_issuer_t), NULL,
+     NULL, 0},
+    {"federation.issuers[].issuer", MD_CONF_STRING, ISS_OFF(issuer), NULL, 0, 0, NULL, validate_fed_url,
+     MD_CONF_REQUIRED},
+    {"federation.issuers[].discovery", MD_CONF_BOOL, ISS_OFF(discovery), "false", 0, 0, NULL, NULL, 0},
+    {"federation.issuers[].jwks_uri", MD_CONF_STRING, ISS_OFF(jwks_uri), NULL, 0, 0, NULL, validate_fed_url,
+     0},
+    {"federation.issuers[].jwks_file", MD_CONF_PATH, ISS_OFF(jwks_file), NULL, 0, 0, NULL, NULL, 0},
+    {"federation.issuers[].ca_file", MD_CONF_PATH, ISS_OFF(ca_file), NULL, 0, 0, NULL, NULL, 0},
+    {"federation.issuers[].audience", MD_CONF_STRING, ISS_OFF(audience), NULL, 0, 0, NULL, NULL,
+     MD_CONF_REQUIRED},
+    {"federation.issuers[].algorithms", MD_CONF_LIST, ISS_OFF(algorithms), NULL, 0, 0, NULL,
+     validate_fed_algorithms, 0},
+    {"federation.issuers[].spiffe_id", MD_CONF_STRING, ISS_OFF(spiffe_id), NULL, 0, 0, NULL, NULL,
+     MD_CONF_REQUIRED},
+    {"federation.issuers[].owner", MD_CONF_STRING, ISS_OFF(owner), NULL, 0, 0, NULL, NULL, MD_CONF_REQUIRED},
+    {"federation.issuers[].required_claims", MD_CONF_MAP, ISS_OFF(required_claims), NULL, 0, 0, NULL, NULL,
+     0},
+    {"federation.issuers[].max_age", MD_CONF_DURATION, ISS_OFF(max_age), "1h", 1000, 24 * MS_HOUR, NULL, NULL,
+     0},
+    {"federation.fetch_timeout", MD_CONF_DURATION, OFF(fed_fetch_timeout), "10s", 100, 60000, NULL, NULL, 0},
+    {"federation.cache_min", MD_CONF_DURATION, OFF(fed_cache_min), "5m", 1000, 24 * MS_HOUR, NULL, NULL, 0},
+    {"federation.cache_max", MD_CONF_DURATION, OFF(fed_cache_max), "24h", 1000, 7 * 24 * MS_HOUR, NULL, NULL,
+     0},
+    {"federation.min_refresh_interval", MD_CONF_DURATION, OFF(fed_min_refresh_interval), "30s", 1000, MS_HOUR,
+     NULL, NULL, 0},
 };
 #define NDIRECTIVES (sizeof(directives) / sizeof(directives[0]))
 
@@ -706,6 +1076,25 @@ int md_config_line(const md_config_t *cfg, const char *key)
     for (size_t i = 0; i < NDIRECTIVES; i++)
         if (strcmp(directives[i].name, key) == 0) return cfg->lines ? cfg->lines[i] : 0;
     return 0;
+}
+
+const md_config_oidc_issuer_t *md_config_fed_issuer(const md_config_t *cfg, size_t i)
+{
+    if (i >= cfg->fed_issuers.n) return NULL;
+    return (const md_config_oidc_issuer_t *)cfg->fed_issuers.items + i;
+}
+
+int md_config_fed_issuer_line(const md_config_t *cfg, size_t i, const char *key)
+{
+    const md_config_oidc_issuer_t *iss = md_config_fed_issuer(cfg, i);
+    static const char prefix[] = "federation.issuers[].";
+    if (iss == NULL) return 0;
+    for (size_t j = 0; j < NDIRECTIVES; j++)
+        if (strncmp(directives[j].name, prefix, sizeof(prefix) - 1) == 0 &&
+            strcmp(directives[j].name + sizeof(prefix) - 1, key) == 0 && iss->item.lines &&
+            iss->item.lines[j] > 0)
+            return iss->item.lines[j];
+    return iss->item.line;
 }
 
 void md_config_free(md_config_t *cfg)
@@ -748,6 +1137,70 @@ static void check_tls_file(md_config_t *cfg, const char *key, const char *path, 
         md_conf_diag_add(diag, cfg->file, md_config_line(cfg, key), key, "%s", msg);
 }
 
+/* keys.*: defaults that depend on other keys, and the checks between them.  (An unset
+ * `issuer` stays NULL here: the snapshot derives it from the listen address that runs.) */
+static int finish_keys(md_config_t *cfg, md_conf_diag_t *diag)
+{
+    int64_t period = cfg->keys_rotation_period;
+
+    if (cfg->keys_overlap == 0) { /* default: a quarter of the period, at most an hour, whole seconds */
+        int64_t o = period / 4 < MS_HOUR ? period / 4 : MS_HOUR;
+        cfg->keys_overlap = o - o % 1000 < 1000 ? 1000 : o - o % 1000;
+    }
+    if (cfg->keys_max_token_lifetime == 0) cfg->keys_max_token_lifetime = period < MS_HOUR ? period : MS_HOUR;
+    if (cfg->keys_overlap >= period)
+        md_conf_diag_add(diag, cfg->file, md_config_line(cfg, "keys.overlap"), "keys.overlap",
+                         "must be shorter than keys.rotation_period (%llds)", (long long)(period / 1000));
+    if (cfg->keys_max_token_lifetime > period)
+        md_conf_diag_add(diag, cfg->file, md_config_line(cfg, "keys.max_token_lifetime"),
+                         "keys.max_token_lifetime", "must not be longer than keys.rotation_period (%llds)",
+                         (long long)(period / 1000));
+    if (cfg->keys_kek_file == NULL && cfg->data_dir != NULL) {
+        size_t dl = strlen(cfg->data_dir);
+        char *p = md_arena_alloc(&cfg->arena, dl + sizeof("/kek"));
+        if (p == NULL) return MD_ENOMEM;
+        memcpy(p, cfg->data_dir, dl);
+        memcpy(p + dl, "/kek", sizeof("/kek"));
+        cfg->keys_kek_file = p;
+    }
+    return MD_OK;
+}
+
+/* federation.*: one source of keys per issuer, issuers unique, cache bounds in order. */
+static void finish_federation(md_config_t *cfg, md_conf_diag_t *diag)
+{
+    for (size_t i = 0; i < cfg->fed_issuers.n; i++) {
+        const md_config_oidc_issuer_t *iss = md_config_fed_issuer(cfg, i);
+        int sources = (iss->discovery ? 1 : 0) + (iss->jwks_uri ? 1 : 0) + (iss->jwks_file ? 1 : 0);
+        char key[96];
+
+        if (sources != 1) {
+            snprintf(key, sizeof(key), "federation.issuers[%zu]", i);
+            md_conf_diag_add(diag, cfg->file, md_config_fed_issuer_line(cfg, i, "issuer"), key,
+                             "set exactly one source of keys: `discovery: true`, `jwks_uri` or `jwks_file` "
+                             "(found %d)",
+                             sources);
+        }
+        if (iss->ca_file != NULL && iss->jwks_file != NULL) {
+            snprintf(key, sizeof(key), "federation.issuers[%zu].ca_file", i);
+            md_conf_diag_add(diag, cfg->file, md_config_fed_issuer_line(cfg, i, "ca_file"), key,
+                             "only for keys fetched over HTTPS, not with `jwks_file`");
+        }
+        for (size_t j = 0; j < i && iss->issuer != NULL; j++) {
+            const md_config_oidc_issuer_t *other = md_config_fed_issuer(cfg, j);
+            if (other->issuer != NULL && strcmp(other->issuer, iss->issuer) == 0) {
+                snprintf(key, sizeof(key), "federation.issuers[%zu].issuer", i);
+                md_conf_diag_add(diag, cfg->file, md_config_fed_issuer_line(cfg, i, "issuer"), key,
+                                 "`%s` is already configured by federation.issuers[%zu]", iss->issuer, j);
+                break;
+            }
+        }
+    }
+    if (cfg->fed_cache_min > cfg->fed_cache_max)
+        md_conf_diag_add(diag, cfg->file, md_config_line(cfg, "federation.cache_min"), "federation.cache_min",
+                         "must not be longer than federation.cache_max");
+}
+
 /* The checks that span keys, after overrides. */
 static int finish(md_config_t *cfg, const md_config_overrides_t *ov, md_conf_diag_t *diag)
 {
@@ -782,6 +1235,8 @@ static int finish(md_config_t *cfg, const md_config_overrides_t *ov, md_conf_dia
         memcpy(p + dl, "/mandate.db", sizeof("/mandate.db"));
         cfg->store_path = p;
     }
+    if (finish_keys(cfg, diag) != MD_OK) return MD_ENOMEM;
+    finish_federation(cfg, diag);
     return diag->count + diag->dropped > before ? MD_EINVAL : MD_OK;
 }
 
@@ -908,6 +1363,8 @@ static bool field_equal(const md_conf_directive_t *d, const void *a, const void 
             if (strcmp(x->items[i], y->items[i]) != 0) return false;
         return true;
     }
+    case MD_CONF_MAP:
+    case MD_CONF_SECTIONS: return false; /* never MD_CONF_RESTART (config.h) */
     }
     return false;
 }
@@ -946,6 +1403,8 @@ int md_config_keep_restart_keys(md_config_t *next, const md_config_t *old,
             nl->n = ol->n;
             break;
         }
+        case MD_CONF_MAP:
+        case MD_CONF_SECTIONS: break; /* never MD_CONF_RESTART (config.h) */
         }
     }
     return MD_OK;

@@ -50,6 +50,8 @@ typedef enum md_conf_type {
     MD_CONF_DURATION, /* int64_t milliseconds: 250ms, 10s, 5m, 1h, 1m30s; bare number = seconds */
     MD_CONF_ENUM,     /* int: index into enum_names */
     MD_CONF_LIST,     /* md_conf_list_t of strings: a YAML sequence of scalars */
+    MD_CONF_MAP,      /* md_conf_map_t: a mapping of free-form keys to a scalar or a list of scalars */
+    MD_CONF_SECTIONS, /* md_conf_sections_t: a sequence of mappings, see "Lists of sections" below */
 } md_conf_type_t;
 
 typedef struct md_conf_list {
@@ -57,9 +59,35 @@ typedef struct md_conf_list {
     size_t n;
 } md_conf_list_t;
 
+/* MD_CONF_MAP: `key: value` or `key: [v1, v2]`, in file order, keys unique. */
+typedef struct md_conf_map_entry {
+    const char *key;       /* config arena */
+    md_conf_list_t values; /* one or more non-empty strings */
+    int line;
+} md_conf_map_entry_t;
+
+typedef struct md_conf_map {
+    md_conf_map_entry_t *items; /* config arena */
+    size_t n;
+} md_conf_map_t;
+
+/* The first member of every struct that an MD_CONF_SECTIONS list holds. */
+typedef struct md_conf_item {
+    int line;   /* of the item's first key */
+    int *lines; /* config arena: line of each of its keys, by table index (0: default) */
+} md_conf_item_t;
+
+/* MD_CONF_SECTIONS: n items of the list directive's max bytes each. */
+typedef struct md_conf_sections {
+    void *items; /* config arena */
+    size_t n;
+} md_conf_sections_t;
+
 /* Flags of a directive. */
 enum {
-    MD_CONF_RESTART = 1 << 0, /* a change takes effect only on restart, not on reload */
+    MD_CONF_RESTART =
+        1 << 0, /* a change takes effect only on restart, not on reload (not for MAP, SECTIONS) */
+    MD_CONF_REQUIRED = 1 << 1, /* an item key ("<list>[].<key>") that every item must set */
 };
 
 typedef struct md_conf_directive md_conf_directive_t;
@@ -79,8 +107,16 @@ struct md_conf_directive {
     int64_t min, max;              /* INT, SIZE, DURATION (ms): inclusive bounds when max > 0 */
     const char *const *enum_names; /* ENUM: NULL-terminated */
     md_conf_validate_fn validate;  /* optional */
-    unsigned flags;                /* MD_CONF_RESTART */
+    unsigned flags;                /* MD_CONF_RESTART, MD_CONF_REQUIRED */
 };
+
+/*
+ * Lists of sections (MD_CONF_SECTIONS), e.g. `federation: issuers: [{issuer: …, audience: …}, …]`:
+ * the list's directive ("federation.issuers") has max = the size of one item, a struct that
+ * starts with an md_conf_item_t; the keys of an item are directives of the same table named
+ * "<list>[].<key>" ("federation.issuers[].audience") whose offsets are within the item.  Each
+ * item gets those directives' defaults first; messages name the item: "federation.issuers[2].audience".
+ */
 
 /*
  * Parse YAML text into target through table[0..n).  Defaults are applied
@@ -104,6 +140,24 @@ int md_conf_check_private(const char *path, int fd, char *msg, size_t msgsz) MD_
 /* ---- the daemon's configuration ---- */
 
 enum { MD_STORE_BACKEND_SQLITE = 0, MD_STORE_BACKEND_POSTGRES = 1 };
+enum { MD_KEYS_ALG_ES256 = 0, MD_KEYS_ALG_EDDSA = 1 };
+
+/* federation.issuers[i]: one trusted external OIDC issuer (src/identity/oidc.h builds a registry from these).
+ */
+typedef struct md_config_oidc_issuer {
+    md_conf_item_t item;           /* line of the item and of each key */
+    const char *issuer;            /* exactly the tokens' `iss` */
+    bool discovery;                /* keys from <issuer>/.well-known/openid-configuration's jwks_uri */
+    const char *jwks_uri;          /* or: keys from this URL */
+    const char *jwks_file;         /* or: keys from this file (absolute), read at load and reload */
+    const char *ca_file;           /* absolute: CAs for HTTPS to this issuer; NULL: the system store */
+    const char *audience;          /* the tokens' `aud` must contain it */
+    md_conf_list_t algorithms;     /* JWS algs accepted; empty: RS256, ES256 */
+    const char *spiffe_id;         /* template: "spiffe://td/ci/{claims.repository_owner}" */
+    const char *owner;             /* template or literal: "{claims.email}", "team-ci" */
+    md_conf_map_t required_claims; /* claim: value or [values]; each must match exactly */
+    int64_t max_age;               /* ms: now - iat at most this */
+} md_config_oidc_issuer_t;
 
 typedef struct md_config {
     md_arena_t arena;        /* owns every string below */
@@ -121,7 +175,20 @@ typedef struct md_config {
     int64_t workers;         /* event-loop threads; 0 = one per CPU */
     int store_backend;       /* MD_STORE_BACKEND_* */
     const char *store_path;  /* absolute; default <data_dir>/mandate.db */
-    int *lines;              /* arena: line of each directive's key, by table index */
+    /* our signing keys and the issuer they speak for (src/keys/) */
+    const char *issuer;              /* "http(s)://host[:port]", or NULL: see md_snapshot_t.issuer */
+    int keys_algorithm;              /* MD_KEYS_ALG_*: what new signing keys are */
+    int64_t keys_rotation_period;    /* ms (whole seconds): how long a key signs */
+    int64_t keys_overlap;            /* ms: a next key is published this long before it signs */
+    int64_t keys_max_token_lifetime; /* ms: the longest lifetime of a token we sign */
+    const char *keys_kek_file;       /* absolute; default <data_dir>/kek */
+    /* federation: external OIDC issuers whose tokens are exchanged for ours (src/identity/oidc.h) */
+    md_conf_sections_t fed_issuers; /* of md_config_oidc_issuer_t */
+    int64_t fed_fetch_timeout;      /* ms: one fetch of an issuer's keys (discovery and JWKS), start to end */
+    int64_t fed_cache_min;          /* ms: shortest time fetched keys are kept (whatever max-age says) */
+    int64_t fed_cache_max;          /* ms: longest time; also how long stale keys serve while the IdP fails */
+    int64_t fed_min_refresh_interval; /* ms: at most one fetch per issuer per this interval */
+    int *lines;                       /* arena: line of each directive's key, by table index */
 } md_config_t;
 
 /* What the command line overrides. */
@@ -146,6 +213,10 @@ void md_config_free(md_config_t *cfg);
 
 /* The line of key in the file (0: default or unknown key). */
 int md_config_line(const md_config_t *cfg, const char *key);
+/* federation.issuers[i]: the issuer itself, and the line of one of its keys ("audience");
+ * the item's own line when that key was not written; 0 when i is out of range. */
+const md_config_oidc_issuer_t *md_config_fed_issuer(const md_config_t *cfg, size_t i);
+int md_config_fed_issuer_line(const md_config_t *cfg, size_t i, const char *key);
 
 /*
  * For a reload: for every MD_CONF_RESTART key whose value differs between

@@ -17,11 +17,20 @@
  * before a header's colon, no control characters in values, origin-form
  * targets only, exactly one Host (HTTP/1.1), Content-Length digits only and
  * at most once, Transfer-Encoding "chunked" only and never together with
- * Content-Length.  Anything else is answered 4xx/5xx with a JSON body and
- * the connection closed: the framing can no longer be trusted.
+ * Content-Length; chunk lines as RFC 9112 §7.1 spells them and trailer
+ * fields under the rules of header fields.  Anything else is answered
+ * 4xx/5xx with a JSON body and the connection closed: the framing can no
+ * longer be trusted.
+ *
+ * A request is routed, method-checked and (admin routes) authenticated on
+ * its head alone, before any of its body is read or 100 Continue is sent.
  *
  * Invariants:
  * - a connection is touched only by its worker thread;
+ * - a connection always has a deadline: header_timeout while idle or reading
+ *   the head, body_timeout while reading the body and again while writing
+ *   the answer, MD_HTTP_LINGER_MS while lingering (BUSY, the handler's
+ *   synchronous run, ends in an answer and so in WRITE);
  * - only libevent callbacks (read, write, event, timer) free a connection;
  *   the functions they call never do, so no code runs on a freed one;
  * - every request holds a reference to the snapshot it started under until
@@ -261,11 +270,13 @@ static void send_answer(md_conn_t *c, int status, const char *ctype, const void 
                              worker_date(c->w)) >= 0;
     if (ok && ctype != NULL && !nobody) ok = evbuffer_add_printf(out, "Content-Type: %s\r\n", ctype) >= 0;
     if (ok && !nobody) ok = evbuffer_add_printf(out, "Content-Length: %zu\r\n", n) >= 0;
+    /* no-store unless the handler chose its own caching (public keys, metadata) */
+    bool own_cache = false;
+    for (size_t i = 0; i < r->nresp_headers; i++)
+        if (strcasecmp(r->resp_headers[i][0], "Cache-Control") == 0) own_cache = true;
     if (ok)
-        ok = evbuffer_add_printf(out,
-                                 "X-Request-Id: %s\r\nCache-Control: no-store\r\n"
-                                 "X-Content-Type-Options: nosniff\r\n",
-                                 r->id) >= 0;
+        ok = evbuffer_add_printf(out, "X-Request-Id: %s\r\n%sX-Content-Type-Options: nosniff\r\n", r->id,
+                                 own_cache ? "" : "Cache-Control: no-store\r\n") >= 0;
     for (size_t i = 0; ok && i < r->nresp_headers; i++)
         ok = evbuffer_add_printf(out, "%s: %s\r\n", r->resp_headers[i][0], r->resp_headers[i][1]) >= 0;
     if (ok && c->close_after) ok = evbuffer_add(out, "Connection: close\r\n", 19) == 0;
@@ -274,7 +285,6 @@ static void send_answer(md_conn_t *c, int status, const char *ctype, const void 
 
     md_metrics_http(r->route_index, status, md_now_ns() - r->started_ns);
     access_log(r);
-    evtimer_del(c->timer);
     if (!ok) {
         md_log(MD_LOG_WARN, r->id, "out of memory queueing the answer; closing the connection");
         conn_abort(c);
@@ -283,6 +293,13 @@ static void send_answer(md_conn_t *c, int status, const char *ctype, const void 
     c->state = MD_CONN_WRITE;
     bufferevent_disable(c->bev, EV_READ);
     bufferevent_enable(c->bev, EV_WRITE);
+    /*
+     * The answer must be written within body_timeout, whatever the peer does:
+     * one that stops reading, or a TLS peer that closed (libevent's OpenSSL
+     * bufferevent stops writing after EOF, so the write would never finish),
+     * must not hold the connection.  Replaces the head or body deadline.
+     */
+    set_deadline(c, (r->snap ? r->snap : c->w->snap)->config->body_timeout);
 }
 
 void md_http_reply(md_http_req_t *req, int status, const char *ctype, const void *body, size_t n)
@@ -394,43 +411,69 @@ static void fail(md_conn_t *c, int status, const char *code, const char *fmt, ..
     va_end(ap);
 }
 
-/* ---- dispatch ---- */
+/* ---- routing and dispatch ---- */
 
-static void dispatch(md_conn_t *c)
+/*
+ * Route the request as soon as its head is parsed, before any of its body
+ * is read or 100 Continue is sent: an unknown route (404), a method the
+ * route does not take (405) or an admin route without the admin token (401)
+ * is answered at once, so nobody can make the server buffer a body (up to
+ * limits.max_body, on every connection) for a request it will refuse.  When
+ * a body was announced, the answer closes the connection (the unread body
+ * would be taken for the next request) after a bounded linger.  Returns
+ * true when the request may go on; false after answering.
+ */
+static bool route(md_conn_t *c)
 {
     md_http_req_t *r = &c->req;
     md_server_t *srv = c->w->srv;
     size_t idx = 0;
     char allow[128];
+    bool close_after = c->close_after, linger = c->linger;
+
+    if (c->body_mode != MD_BODY_NONE) {
+        c->close_after = true;
+        c->linger = true;
+    }
+    r->head_only = md_str_eqc(r->method, "HEAD");
+    switch (md_router_match(&srv->router, r, &idx, allow, sizeof(allow))) {
+    case MD_ROUTER_NOT_FOUND: md_http_error(r, 404, "not_found", "no such endpoint"); return false;
+    case MD_ROUTER_BAD_METHOD: {
+        char *a = md_arena_memdup(r->arena, allow, strlen(allow));
+        if (a == NULL) {
+            md_http_error_oom(r);
+            return false;
+        }
+        md_http_add_header(r, "Allow", a);
+        md_http_error(r, 405, "method_not_allowed", "this endpoint allows %s", a);
+        return false;
+    }
+    case MD_ROUTER_BAD_PARAM:
+        md_http_error(r, 400, "bad_request", "a path segment is badly percent-encoded");
+        return false;
+    case MD_ROUTER_NOMEM: md_http_error_oom(r); return false;
+    default: break;
+    }
+    r->route_index = idx;
+    r->route = md_routes[idx].pattern;
+    if ((md_routes[idx].flags & MD_ROUTE_ADMIN) && !md_admin_authorized(r)) return false; /* answered 401 */
+    c->close_after = close_after;
+    c->linger = linger;
+    return true;
+}
+
+/* Run the routed request's handler once its body is complete. */
+static void dispatch(md_conn_t *c)
+{
+    md_http_req_t *r = &c->req;
 
     c->state = MD_CONN_BUSY;
     evtimer_del(c->timer);
     bufferevent_disable(c->bev, EV_READ);
     if (c->body != NULL) r->body = (md_str_t){c->body, c->body_len};
-    r->head_only = md_str_eqc(r->method, "HEAD");
-
-    switch (md_router_match(&srv->router, r, &idx, allow, sizeof(allow))) {
-    case MD_ROUTER_NOT_FOUND: md_http_error(r, 404, "not_found", "no such endpoint"); return;
-    case MD_ROUTER_BAD_METHOD: {
-        char *a = md_arena_memdup(r->arena, allow, strlen(allow));
-        if (a == NULL) {
-            md_http_error_oom(r);
-            return;
-        }
-        md_http_add_header(r, "Allow", a);
-        md_http_error(r, 405, "method_not_allowed", "this endpoint allows %s", a);
-        return;
-    }
-    case MD_ROUTER_BAD_PARAM:
-        md_http_error(r, 400, "bad_request", "a path segment is badly percent-encoded");
-        return;
-    case MD_ROUTER_NOMEM: md_http_error_oom(r); return;
-    default: break;
-    }
-    r->route_index = idx;
-    r->route = md_routes[idx].pattern;
-    if ((md_routes[idx].flags & MD_ROUTE_ADMIN) && !md_admin_authorized(r)) return; /* answered 401 */
-    md_routes[idx].handler(r);
+    /* the worker's current view, taken only now: it may have been swapped while the body arrived */
+    r->keys = c->w->keys;
+    md_routes[r->route_index].handler(r);
     if (!r->replied) {
         md_log(MD_LOG_ERROR, r->id, "handler for %s returned without answering", r->route);
         md_http_error(r, 500, "internal_error", "the handler did not answer");
@@ -717,6 +760,70 @@ static int64_t take_body(md_conn_t *c, struct evbuffer *in, uint64_t want, size_
     return got;
 }
 
+/* RFC 9110 field-value characters: anything but a control character, HTAB aside. */
+static bool is_field_vchar(unsigned char ch)
+{
+    return (ch >= 0x20 || ch == '\t') && ch != 0x7f;
+}
+
+/* A trailer line (without its CRLF): field-name ":" OWS field-value OWS, as in the head. */
+static bool field_line_ok(const char *p, size_t n)
+{
+    size_t i = 0;
+    while (i < n && is_tchar((unsigned char)p[i]))
+        i++;
+    if (i == 0 || i == n || p[i] != ':') return false; /* also refuses obs-fold: a leading SP or HTAB */
+    for (i++; i < n; i++)
+        if (!is_field_vchar((unsigned char)p[i])) return false;
+    return true;
+}
+
+static size_t skip_bws(const char *p, size_t n, size_t i)
+{
+    while (i < n && (p[i] == ' ' || p[i] == '\t'))
+        i++;
+    return i;
+}
+
+static size_t skip_token(const char *p, size_t n, size_t i)
+{
+    while (i < n && is_tchar((unsigned char)p[i]))
+        i++;
+    return i;
+}
+
+/*
+ * What follows the chunk-size on its line (RFC 9112 §7.1.1):
+ *   *( BWS ";" BWS token [ BWS "=" BWS ( token / quoted-string ) ] )
+ * Whitespace after the size is allowed only before a ";": "1 " alone is refused.
+ */
+static bool chunk_ext_ok(const char *p, size_t n)
+{
+    size_t i = 0, s;
+    while (i < n) {
+        i = skip_bws(p, n, i);
+        if (i == n || p[i] != ';') return false;
+        s = skip_bws(p, n, i + 1);
+        i = skip_token(p, n, s);
+        if (i == s) return false; /* no name */
+        s = skip_bws(p, n, i);
+        if (s == n || p[s] != '=') continue; /* no value */
+        s = skip_bws(p, n, s + 1);
+        if (s < n && p[s] == '"') {
+            for (i = s + 1; i < n && p[i] != '"'; i++) {
+                if (p[i] == '\\' && ++i == n) return false; /* quoted-pair */
+                if (!is_field_vchar((unsigned char)p[i])) return false;
+            }
+            if (i == n) return false; /* unterminated */
+            i++;
+        } else {
+            i = skip_token(p, n, s);
+            if (i == s) return false; /* "=" without a value */
+        }
+    }
+    return true;
+}
+
 /* Read one CRLF-terminated line of at most MD_HTTP_LINE_MAX bytes.  1 got it, 0 need more, -1 too long. */
 static int read_line(struct evbuffer *in, char *line, size_t *len)
 {
@@ -762,12 +869,8 @@ static int read_body(md_conn_t *c)
                 if (v > ((uint64_t)1 << 40)) goto too_large;
                 v = v * 16 + (uint64_t)d;
             }
-            if (k == 0) goto bad_chunk;
-            while (k < len && (line[k] == ' ' || line[k] == '\t'))
-                k++;
-            if (k < len && line[k] != ';') goto bad_chunk;
-            for (; k < len; k++) /* chunk extensions are ignored, but must be text */
-                if (((unsigned char)line[k] < 0x20 && line[k] != '\t') || line[k] == 0x7f) goto bad_chunk;
+            /* chunk-size [ chunk-ext ] CRLF: whitespace only before a ";" (extensions are ignored) */
+            if (k == 0 || !chunk_ext_ok(line + k, len - k)) goto bad_chunk;
             if (v > (uint64_t)c->max_body - c->body_len) goto too_large;
             if (v == 0) {
                 c->chunk_state = MD_CHUNK_TRAILER;
@@ -802,6 +905,12 @@ static int read_body(md_conn_t *c)
                 if (c->body == NULL && body_reserve(c, 0, (size_t)c->max_body) != 0) goto oom;
                 return 1; /* trailer fields are read and ignored */
             }
+            /* ignored, but held to the rules of header fields: a line a front end would split
+             * (a bare CR or LF) must not be read as one field here, swallowing what follows */
+            if (!field_line_ok(line, len)) {
+                fail(c, 400, "bad_request", "malformed trailer field in the chunked body");
+                return -1;
+            }
             c->trailer_bytes += len + 2;
             if (c->trailer_bytes > MD_HTTP_HEAD_MAX) {
                 fail(c, 431, "request_header_fields_too_large", "the trailer section is too large");
@@ -831,10 +940,12 @@ static void process(md_conn_t *c)
         case MD_CONN_HEAD: {
             int r = read_head(c);
             if (r <= 0) return;
+            if (!route(c)) return; /* answered before any of the body was read */
             if (c->body_mode == MD_BODY_NONE) {
                 dispatch(c);
                 return;
             }
+            /* only now, routed and authorised, is the client asked for the body */
             if (c->expect_continue &&
                 evbuffer_add(bufferevent_get_output(c->bev), "HTTP/1.1 100 Continue\r\n\r\n", 25) != 0) {
                 conn_abort(c);
@@ -913,9 +1024,14 @@ static void on_event(struct bufferevent *bev, short what, void *arg)
     md_conn_t *c = arg;
     if ((what & BEV_EVENT_CONNECTED) && !(what & (BEV_EVENT_EOF | BEV_EVENT_ERROR | BEV_EVENT_TIMEOUT)))
         return; /* the TLS handshake finished */
+    /*
+     * A plain TCP peer that half-closed still reads: finish writing the
+     * answer (within its deadline), then close.  Over TLS, libevent stops
+     * both reading and writing once it sees EOF, so nothing more can be
+     * written: free the connection now rather than wait for nothing.
+     */
     if ((what & BEV_EVENT_EOF) && !(what & BEV_EVENT_ERROR) && c->state == MD_CONN_WRITE &&
-        evbuffer_get_length(bufferevent_get_output(bev)) > 0) {
-        /* the peer half-closed: finish writing the answer, then close */
+        evbuffer_get_length(bufferevent_get_output(bev)) > 0 && bufferevent_openssl_get_ssl(bev) == NULL) {
         c->close_after = true;
         c->linger = false;
         return;

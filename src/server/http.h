@@ -3,10 +3,12 @@
  *
  * The server parses each HTTP/1.1 request completely (head and body, within
  * the configured limits) before it calls the handler, on the worker thread
- * that owns the connection.  A handler must answer exactly once, before it
- * returns, with md_http_reply*() or md_http_error(); a handler that returns
- * without answering gets a 500 on its behalf.  Every 4xx/5xx answer carries
- * a JSON body {"error": "<code>", "message": "<text>"}.
+ * that owns the connection.  The route, the method and, on admin routes, the
+ * admin token are checked on the head alone, before the body is read.  A
+ * handler must answer exactly once, before it returns, with md_http_reply*()
+ * or md_http_error(); a handler that returns without answering gets a 500 on
+ * its behalf.  Every 4xx/5xx answer carries a JSON body {"error": "<code>",
+ * "message": "<text>"}.
  *
  * Memory: every string in md_http_req_t lives in the request's arena and is
  * valid until the handler returns.  Handlers allocate from req->arena too;
@@ -30,6 +32,7 @@ typedef struct md_server md_server_t;
 typedef struct md_snapshot md_snapshot_t;
 typedef struct md_store md_store_t;
 typedef struct md_conn md_conn_t;
+typedef struct md_keys_view md_keys_view_t;
 
 typedef struct md_http_header {
     md_str_t name;  /* as sent; compare with md_http_header() */
@@ -57,10 +60,11 @@ typedef struct md_http_req {
     const char *peer;  /* "address:port" */
 
     /* what the handler may use */
-    md_arena_t *arena;   /* per request, released after the reply */
-    md_snapshot_t *snap; /* the configuration this request runs under (a reference held by the server) */
-    md_store_t *store;   /* the worker thread's store connection */
-    md_server_t *srv;    /* borrowed */
+    md_arena_t *arena;    /* per request, released after the reply */
+    md_snapshot_t *snap;  /* the configuration this request runs under (a reference held by the server) */
+    md_store_t *store;    /* the worker thread's store connection */
+    md_keys_view_t *keys; /* the published signing keys (borrowed; valid until the handler returns) */
+    md_server_t *srv;     /* borrowed */
 
     /* private to the server */
     md_conn_t *conn;

@@ -47,5 +47,15 @@ const md_route_t md_routes[] = {
     {"POST", "/v1/admin/settings", md_admin_settings_put, MD_ROUTE_ADMIN},
     {"GET", "/v1/admin/settings/{key}", md_admin_settings_get, MD_ROUTE_ADMIN},
     {"DELETE", "/v1/admin/settings/{key}", md_admin_settings_delete, MD_ROUTE_ADMIN},
+    /* public keys and metadata (src/server/wellknown.c) */
+    {"GET", "/.well-known/jwks.json", md_wellknown_jwks, 0},
+    {"GET", "/.well-known/oauth-authorization-server", md_wellknown_oauth_metadata, 0},
+    {"GET", "/v1/admin/keys", md_admin_keys, MD_ROUTE_ADMIN},
+    /* the agent registry (src/server/agents.c) */
+    {"POST", "/v1/admin/agents", md_admin_agents_create, MD_ROUTE_ADMIN},
+    {"GET", "/v1/admin/agents", md_admin_agents_list, MD_ROUTE_ADMIN},
+    {"GET", "/v1/admin/agents/{id}", md_admin_agents_get, MD_ROUTE_ADMIN},
+    {"PATCH", "/v1/admin/agents/{id}", md_admin_agents_update, MD_ROUTE_ADMIN},
+    {"DELETE", "/v1/admin/agents/{id}", md_admin_agents_delete, MD_ROUTE_ADMIN},
 };
 const size_t md_nroutes = sizeof(md_routes) / sizeof(md_routes[0]);

@@ -4,7 +4,7 @@
  *
  * Threads: the main thread blocks SIGHUP/SIGINT/SIGTERM before it starts
  * any other thread (so every thread inherits the mask) and then takes them
- * with sigwait(); signal handlers never run.  Each worker runs its own
+ * with sigtimedwait(); signal handlers never run.  Each worker runs its own
  * event_base and accepts from the one listening socket, which the main
  * thread bound (a conflict on the port fails start-up with a clear message,
  * and no other process can join the port the way SO_REUSEPORT would allow).
@@ -13,6 +13,14 @@
  * success it hands each worker a reference through worker->pending (an
  * atomic exchange) and wakes it; the worker swaps it in between requests.
  * On failure the errors are logged and nothing changes.
+ *
+ * Signing keys: the main thread owns the key manager (src/keys/: the KEK and
+ * the mutable key set) and its own store connection; workers never touch
+ * either.  sigtimedwait() doubles as the rotation timer: it returns when the
+ * schedule next changes something (at most 60 s later), the main thread
+ * applies the schedule, and when the set changed (persisted first) it hands
+ * each worker the new immutable view through worker->keys_pending, exactly
+ * like a snapshot.  Requests read their worker's view without any lock.
  *
  * Stop: each worker frees its listener (the last one closes the socket, so
  * the port closes at once), closes idle connections, lets requests in
@@ -230,9 +238,14 @@ static void on_wake(evutil_socket_t fd, short what, void *arg)
 {
     md_worker_t *w = arg;
     md_snapshot_t *next = atomic_exchange(&w->pending, NULL);
+    md_keys_view_t *keys = atomic_exchange(&w->keys_pending, NULL);
     if (next != NULL) {
         md_snapshot_unref(w->snap);
         w->snap = next;
+    }
+    if (keys != NULL) {
+        md_keys_view_unref(w->keys);
+        w->keys = keys;
     }
     if (atomic_load(&w->stop) && !w->stopping) begin_stop(w);
 }
@@ -253,8 +266,10 @@ static int worker_init(md_server_t *srv, md_worker_t *w, int id, md_err_t *err)
     w->srv = srv;
     w->id = id;
     atomic_init(&w->pending, NULL);
+    atomic_init(&w->keys_pending, NULL);
     atomic_init(&w->stop, false);
     w->snap = md_snapshot_ref(srv->snap);
+    w->keys = md_keys_current(srv->keys);
     if (RAND_bytes((unsigned char *)&w->rid_prefix, sizeof(w->rid_prefix)) != 1) w->rid_prefix = (uint32_t)id;
     w->base = event_base_new();
     if (w->base == NULL) return md_err_set(err, MD_ENOMEM, "worker %d: event_base_new failed", id);
@@ -288,6 +303,8 @@ static void worker_free(md_worker_t *w)
     md_store_close(w->store);
     md_snapshot_unref(w->snap);
     md_snapshot_unref(atomic_exchange(&w->pending, NULL));
+    md_keys_view_unref(w->keys);
+    md_keys_view_unref(atomic_exchange(&w->keys_pending, NULL));
     memset(w, 0, sizeof(*w));
 }
 
@@ -313,6 +330,89 @@ static void stop_workers(md_server_t *srv)
         pthread_join(w->thread, NULL);
         w->started = false;
     }
+}
+
+/* ---- signing keys ---- */
+
+/* Open the key manager on the main thread's store connection (start-up). */
+static int keys_start(md_server_t *srv, md_err_t *err)
+{
+    const md_config_t *cfg = srv->snap->config;
+    md_keys_opts_t ko;
+
+    memset(&ko, 0, sizeof(ko));
+    ko.kek_file = cfg->keys_kek_file;
+    /* only the default file is created; a file the config names must be provided */
+    ko.create_kek = md_config_line(cfg, "keys.kek_file") == 0;
+    md_keys_policy_from_config(cfg, &ko.policy);
+    if (ko.policy.rotation_period < 3600)
+        md_log_warn("keys.rotation_period is %llds: periods this short are meant for tests",
+                    (long long)ko.policy.rotation_period);
+    int rc = md_keys_open(srv->main_store, &ko, (int64_t)time(NULL), &srv->keys, err);
+    if (rc != MD_OK) return rc;
+    md_keys_view_t *v = md_keys_current(srv->keys);
+    md_log_info("signing keys: %zu published, signing with %s (%s, rotation every %llds)",
+                md_keys_view_count(v), md_keys_view_signer_kid(v) ? md_keys_view_signer_kid(v) : "none",
+                md_jose_alg_name(ko.policy.alg), (long long)ko.policy.rotation_period);
+    md_keys_view_unref(v);
+    return MD_OK;
+}
+
+/* Hand every worker the latest view of the keys (as reload hands over snapshots). */
+static void keys_publish(md_server_t *srv)
+{
+    for (int i = 0; i < srv->nworkers; i++) {
+        md_worker_t *w = &srv->workers[i];
+        md_keys_view_unref(atomic_exchange(&w->keys_pending, md_keys_current(srv->keys)));
+        event_active(w->wake, EV_READ, 0);
+    }
+}
+
+/* Apply the rotation schedule now; publish what changed. */
+static void keys_tick(md_server_t *srv)
+{
+    md_keyset_policy_t policy;
+    md_err_t err = {0};
+    bool published = false;
+
+    md_keys_policy_from_config(srv->snap->config, &policy);
+    if (md_keys_tick(srv->keys, srv->main_store, &policy, (int64_t)time(NULL), &published, &err) != MD_OK) {
+        md_log_error("signing keys: rotation failed, keeping the published keys (retrying): %s", err.msg);
+        return;
+    }
+    if (!published) return;
+    md_keys_view_t *v = md_keys_current(srv->keys);
+    md_buf_t kids;
+    md_buf_init(&kids);
+    for (size_t i = 0; i < md_keys_view_count(v); i++) {
+        md_keyset_entry_t e = md_keys_view_entry(v, i);
+        md_buf_printf(&kids, "%s%s (%s)", i ? ", " : "", md_jwk_kid(e.key),
+                      e.state == MD_KEY_NEXT     ? "next"
+                      : e.state == MD_KEY_ACTIVE ? "active"
+                                                 : "retired");
+    }
+    md_log_info("signing keys: generation %llu published: %s", (unsigned long long)md_keys_view_generation(v),
+                kids.p ? kids.p : "no keys");
+    md_buf_free(&kids);
+    md_keys_view_unref(v);
+    keys_publish(srv);
+}
+
+/* How long the main thread may wait for a signal before the schedule needs it. */
+static struct timespec keys_wait(md_server_t *srv)
+{
+    md_keyset_policy_t policy;
+    struct timespec now, ts;
+
+    md_keys_policy_from_config(srv->snap->config, &policy);
+    clock_gettime(CLOCK_REALTIME, &now);
+    int64_t due = md_keys_next_due(srv->keys, &policy, (int64_t)now.tv_sec);
+    /* the schedule counts whole seconds: wake just after the second it names */
+    int64_t ns = (due - (int64_t)now.tv_sec) * 1000000000LL - now.tv_nsec + 20000000LL;
+    if (ns < 10000000LL) ns = 10000000LL;
+    ts.tv_sec = (time_t)(ns / 1000000000LL);
+    ts.tv_nsec = (long)(ns % 1000000000LL);
+    return ts;
 }
 
 /* ---- reload ---- */
@@ -405,7 +505,7 @@ int md_server_run(const md_server_opts_t *opts, md_config_t *cfg)
     md_log_set_format((md_log_format_t)cfg->log_format);
     md_log_set_level((md_log_level_t)cfg->log_level);
 
-    /* every thread started from here on inherits this mask; signals are taken with sigwait() */
+    /* every thread started from here on inherits this mask; signals are taken with sigtimedwait() */
     sigemptyset(&sigs);
     sigaddset(&sigs, SIGHUP);
     sigaddset(&sigs, SIGINT);
@@ -441,8 +541,9 @@ int md_server_run(const md_server_opts_t *opts, md_config_t *cfg)
     if (md_admin_bootstrap(store, srv.data_dir, opts->new_admin_token, srv.admin_sha256, &err) != MD_OK)
         goto out;
     srv.admin_ready = true;
-    md_store_close(store);
+    srv.main_store = store; /* kept: the main thread rotates keys through it */
     store = NULL;
+    if (keys_start(&srv, &err) != MD_OK) goto out;
 
     if (md_router_init(&srv.router, md_routes, md_nroutes, &err) != MD_OK) goto out;
     for (size_t i = 0; i < md_nroutes; i++)
@@ -479,9 +580,15 @@ int md_server_run(const md_server_opts_t *opts, md_config_t *cfg)
                 srv.store_backend, srv.schema_version);
 
     for (;;) {
-        if (sigwait(&sigs, &sig) != 0) continue;
+        struct timespec wait = keys_wait(&srv);
+        sig = sigtimedwait(&sigs, NULL, &wait);
+        if (sig < 0) {
+            if (errno == EAGAIN) keys_tick(&srv); /* the rotation timer */
+            continue;
+        }
         if (sig == SIGHUP) {
             reload(&srv);
+            keys_tick(&srv); /* keys.* may have changed */
             continue;
         }
         break;
@@ -498,6 +605,8 @@ out:
         free(srv.workers);
     }
     close_listen_fd(&srv);
+    md_keys_free(srv.keys);
+    md_store_close(srv.main_store);
     md_store_close(store);
     md_snapshot_unref(srv.snap);
     md_config_free(cfg);

@@ -6,6 +6,8 @@
  *   router.c    route matching             snapshot.c  snapshots and TLS
  *   routes.c    the route table, /healthz, /metrics
  *   admin.c     the admin token and the /v1/admin endpoints
+ *   wellknown.c JWKS, OAuth metadata, the admin view of the keys
+ *   agents.c    the agent registry (/v1/admin/agents)
  *   metrics.c   counters
  *
  * Threads: the main thread only handles signals and reloads; each worker
@@ -27,6 +29,7 @@
 #include <event2/listener.h>
 
 #include "core/config.h"
+#include "keys/keys.h"
 #include "server/http.h"
 #include "server/router.h"
 #include "server/server.h"
@@ -94,9 +97,11 @@ struct md_worker {
     struct event *resume;             /* owned: re-enables accepting after EMFILE */
     _Atomic(md_snapshot_t *) pending; /* a reference handed over by the main thread */
     atomic_bool stop;
-    md_snapshot_t *snap; /* owned reference: what new requests run under */
-    md_store_t *store;   /* owned: this thread's connection */
-    md_conn_t *conns;    /* owned list */
+    md_snapshot_t *snap;                    /* owned reference: what new requests run under */
+    md_store_t *store;                      /* owned: this thread's connection */
+    md_keys_view_t *keys;                   /* owned reference: the signing keys requests see */
+    _Atomic(md_keys_view_t *) keys_pending; /* a reference handed over by the main thread */
+    md_conn_t *conns;                       /* owned list */
     size_t nconns;
     bool stopping;
     uint32_t rid_prefix, rid_seq;
@@ -123,6 +128,8 @@ struct md_server {
     const char *store_backend;
     int64_t started_at;
     md_router_t router;
+    md_keys_t *keys;        /* main thread only: the key manager (KEK, key set, rotation) */
+    md_store_t *main_store; /* main thread only: its store connection (key rotation) */
 };
 
 /* http.c */
@@ -143,6 +150,18 @@ void md_admin_status(md_http_req_t *req);
 void md_admin_settings_put(md_http_req_t *req);
 void md_admin_settings_get(md_http_req_t *req);
 void md_admin_settings_delete(md_http_req_t *req);
+
+/* wellknown.c: public keys and metadata; the admin view of the keys */
+void md_wellknown_jwks(md_http_req_t *req);
+void md_wellknown_oauth_metadata(md_http_req_t *req);
+void md_admin_keys(md_http_req_t *req);
+
+/* agents.c: the agent registry */
+void md_admin_agents_create(md_http_req_t *req);
+void md_admin_agents_list(md_http_req_t *req);
+void md_admin_agents_get(md_http_req_t *req);
+void md_admin_agents_update(md_http_req_t *req);
+void md_admin_agents_delete(md_http_req_t *req);
 
 /* snapshot.c */
 int md_tls_ctx_new(const char *cert, const char *key, SSL_CTX **out, char *msg, size_t msgsz) MD_WUR;

@@ -162,6 +162,20 @@ int md_snapshot_build(md_config_t *cfg, uint64_t generation, md_snapshot_t **out
             goto out;
         }
     }
+    snap->issuer = cfg->issuer;
+    if (snap->issuer == NULL) { /* derived here, after a reload kept the listen address that runs */
+        const char *scheme = cfg->tls_cert != NULL ? "https://" : "http://";
+        size_t sl = strlen(scheme), ll = strlen(cfg->listen);
+        char *p = md_arena_alloc(&cfg->arena, sl + ll + 1);
+        if (p == NULL) {
+            md_conf_diag_add(diag, cfg->file, 0, NULL, "out of memory");
+            rc = MD_ENOMEM;
+            goto out;
+        }
+        memcpy(p, scheme, sl);
+        memcpy(p + sl, cfg->listen, ll + 1);
+        snap->issuer = p;
+    }
     snap->config = cfg;
     cfg = NULL;
     *out = snap;

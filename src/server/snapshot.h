@@ -25,6 +25,7 @@ typedef struct md_snapshot {
     uint64_t generation; /* 1 at start, +1 per successful reload */
     int64_t loaded_at;   /* unix seconds */
     md_config_t *config; /* owned */
+    const char *issuer;  /* config `issuer`, or "http(s)://<listen>" when unset (in config's arena) */
     SSL_CTX *tls;        /* owned; NULL when tls.cert is not set */
 } md_snapshot_t;
 

@@ -45,16 +45,44 @@ static const struct migration {
      "  token_sha256 BLOB NOT NULL CHECK (length(token_sha256) = 32),"
      "  created_at INTEGER NOT NULL"
      ") STRICT;"},
+    /* the daemon's signing keys: schedule in the clear, private key sealed under the KEK (src/keys/) */
+    {2, "signing keys",
+     "CREATE TABLE signing_keys ("
+     "  kid TEXT PRIMARY KEY NOT NULL CHECK (length(kid) BETWEEN 1 AND 64),"
+     "  alg TEXT NOT NULL CHECK (alg IN ('ES256', 'EdDSA')),"
+     "  state TEXT NOT NULL CHECK (state IN ('next', 'active', 'retired')),"
+     "  published INTEGER NOT NULL,"
+     "  activated INTEGER NOT NULL,"
+     "  retired INTEGER NOT NULL,"
+     "  remove_at INTEGER NOT NULL,"
+     "  sealed TEXT NOT NULL CHECK (length(sealed) > 0)"
+     ") STRICT;"},
+    /* agent registration entries: `entry` is the canonical entry JSON; the other columns repeat
+     * what queries select on */
+    {3, "agent registration entries",
+     "CREATE TABLE agents ("
+     "  id TEXT PRIMARY KEY NOT NULL CHECK (length(id) BETWEEN 1 AND 64),"
+     "  spiffe_id TEXT NOT NULL UNIQUE CHECK (length(spiffe_id) BETWEEN 1 AND 2048),"
+     "  owner TEXT NOT NULL CHECK (length(owner) > 0),"
+     "  env TEXT NOT NULL CHECK (length(env) > 0),"
+     "  state TEXT NOT NULL CHECK (state IN ('active', 'quarantined')),"
+     "  entry TEXT NOT NULL CHECK (length(entry) > 1),"
+     "  created_at INTEGER NOT NULL,"
+     "  updated_at INTEGER NOT NULL"
+     ") STRICT;"
+     "CREATE INDEX agents_owner ON agents (owner);"},
 };
 #define NMIGRATIONS ((int)(sizeof(migrations) / sizeof(migrations[0])))
 /* The last migration's version; md_store_sqlite_open() checks they agree. */
-#define CODE_VERSION 1
+#define CODE_VERSION 3
 
 typedef struct sqlite_store {
     sqlite3 *db;
     char *path; /* owned: for messages */
     sqlite3_stmt *setting_get, *setting_put, *setting_delete;
     sqlite3_stmt *admin_get, *admin_put;
+    sqlite3_stmt *keys_list, *keys_clear, *keys_insert;
+    sqlite3_stmt *agent_insert, *agent_update, *agent_get_id, *agent_get_spiffe, *agent_list, *agent_delete;
 } sqlite_store_t;
 
 static int db_error(sqlite_store_t *s, int src, md_err_t *err, const char *what)
@@ -217,6 +245,15 @@ static void sqlite_close(void *h)
     sqlite3_finalize(s->setting_delete);
     sqlite3_finalize(s->admin_get);
     sqlite3_finalize(s->admin_put);
+    sqlite3_finalize(s->keys_list);
+    sqlite3_finalize(s->keys_clear);
+    sqlite3_finalize(s->keys_insert);
+    sqlite3_finalize(s->agent_insert);
+    sqlite3_finalize(s->agent_update);
+    sqlite3_finalize(s->agent_get_id);
+    sqlite3_finalize(s->agent_get_spiffe);
+    sqlite3_finalize(s->agent_list);
+    sqlite3_finalize(s->agent_delete);
     if (s->db) sqlite3_close_v2(s->db);
     free(s->path);
     free(s);
@@ -308,6 +345,45 @@ int md_store_sqlite_open(const md_store_opts_t *opts, void **h, md_err_t *err)
                      "ON CONFLICT (name) DO UPDATE SET token_sha256 = excluded.token_sha256, "
                      "created_at = excluded.created_at",
                      err);
+    if (rc == MD_OK)
+        rc = prepare(
+            s, &s->keys_list,
+            "SELECT kid, alg, state, published, activated, retired, remove_at, sealed FROM signing_keys "
+            "ORDER BY published, rowid",
+            err);
+    if (rc == MD_OK) rc = prepare(s, &s->keys_clear, "DELETE FROM signing_keys", err);
+    if (rc == MD_OK)
+        rc = prepare(
+            s, &s->keys_insert,
+            "INSERT INTO signing_keys (kid, alg, state, published, activated, retired, remove_at, sealed) "
+            "VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
+            err);
+    if (rc == MD_OK)
+        rc = prepare(s, &s->agent_insert,
+                     "INSERT INTO agents (id, spiffe_id, owner, env, state, entry, created_at, updated_at) "
+                     "VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
+                     err);
+    if (rc == MD_OK)
+        rc = prepare(s, &s->agent_update,
+                     "UPDATE agents SET owner = ?3, env = ?4, state = ?5, entry = ?6, updated_at = ?8 "
+                     "WHERE id = ?1 AND spiffe_id = ?2",
+                     err);
+    if (rc == MD_OK)
+        rc = prepare(s, &s->agent_get_id,
+                     "SELECT id, spiffe_id, owner, env, state, entry, created_at, updated_at FROM agents "
+                     "WHERE id = ?1",
+                     err);
+    if (rc == MD_OK)
+        rc = prepare(s, &s->agent_get_spiffe,
+                     "SELECT id, spiffe_id, owner, env, state, entry, created_at, updated_at FROM agents "
+                     "WHERE spiffe_id = ?1",
+                     err);
+    if (rc == MD_OK)
+        rc = prepare(s, &s->agent_list,
+                     "SELECT id, spiffe_id, owner, env, state, entry, created_at, updated_at FROM agents "
+                     "ORDER BY spiffe_id",
+                     err);
+    if (rc == MD_OK) rc = prepare(s, &s->agent_delete, "DELETE FROM agents WHERE id = ?1", err);
     if (rc != MD_OK) goto out;
     *h = s;
     s = NULL;
@@ -442,6 +518,206 @@ static int sqlite_admin_put(void *h, const md_store_admin_t *a, md_err_t *err)
     return step_done(s, st, err, "admin put");
 }
 
+/* A text column copied into the arena (NULL column: ""); NULL on OOM. */
+static const char *column_str(sqlite3_stmt *st, int col, md_arena_t *a)
+{
+    const unsigned char *p = sqlite3_column_text(st, col);
+    int n = sqlite3_column_bytes(st, col);
+    if (p == NULL) return n == 0 ? md_arena_memdup(a, "", 0) : NULL;
+    return md_arena_memdup(a, p, (size_t)n);
+}
+
+/*
+ * Run a SELECT and collect its rows: row_fn fills one row of `size` bytes from
+ * the statement (returns -1 on OOM).  The rows end up in one arena array.
+ */
+static int collect(sqlite_store_t *s, sqlite3_stmt *st, size_t size,
+                   int (*row_fn)(sqlite3_stmt *, md_arena_t *, void *), md_arena_t *a, void **rows, size_t *n,
+                   const char *what, md_err_t *err)
+{
+    char *heap = NULL, *grown;
+    size_t count = 0, cap = 0;
+    int rc = MD_OK, r;
+
+    while ((r = sqlite3_step(st)) == SQLITE_ROW) {
+        if (count == cap) {
+            cap = cap ? cap * 2 : 8;
+            grown = realloc(heap, cap * size);
+            if (grown == NULL) {
+                rc = md_err_set(err, MD_ENOMEM, "store: out of memory");
+                goto out;
+            }
+            heap = grown;
+        }
+        memset(heap + count * size, 0, size);
+        if (row_fn(st, a, heap + count * size) != 0) {
+            rc = md_err_set(err, MD_ENOMEM, "store: out of memory");
+            goto out;
+        }
+        count++;
+    }
+    if (r != SQLITE_DONE) {
+        rc = db_error(s, r, err, what);
+        goto out;
+    }
+    if (count > 0) {
+        void *copy = md_arena_alloc(a, count * size);
+        if (copy == NULL) {
+            rc = md_err_set(err, MD_ENOMEM, "store: out of memory");
+            goto out;
+        }
+        memcpy(copy, heap, count * size);
+        *rows = copy;
+    }
+    *n = count;
+out:
+    free(heap);
+    sqlite3_reset(st);
+    sqlite3_clear_bindings(st);
+    return rc;
+}
+
+static int key_row(sqlite3_stmt *st, md_arena_t *a, void *out)
+{
+    md_store_signing_key_t *k = out;
+    k->kid = column_str(st, 0, a);
+    k->alg = column_str(st, 1, a);
+    k->state = column_str(st, 2, a);
+    k->published = sqlite3_column_int64(st, 3);
+    k->activated = sqlite3_column_int64(st, 4);
+    k->retired = sqlite3_column_int64(st, 5);
+    k->remove_at = sqlite3_column_int64(st, 6);
+    k->sealed = column_str(st, 7, a);
+    return k->kid && k->alg && k->state && k->sealed ? 0 : -1;
+}
+
+static int sqlite_signing_keys_list(void *h, md_arena_t *a, md_store_signing_key_t **rows, size_t *n,
+                                    md_err_t *err)
+{
+    sqlite_store_t *s = h;
+    return collect(s, s->keys_list, sizeof(**rows), key_row, a, (void **)rows, n, "signing keys list", err);
+}
+
+static int sqlite_signing_keys_replace(void *h, const md_store_signing_key_t *rows, size_t n, md_err_t *err)
+{
+    sqlite_store_t *s = h;
+    int rc = step_done(s, s->keys_clear, err, "signing keys clear");
+    for (size_t i = 0; rc == MD_OK && i < n; i++) {
+        sqlite3_stmt *st = s->keys_insert;
+        const md_store_signing_key_t *k = &rows[i];
+        int r = sqlite3_bind_text(st, 1, k->kid, -1, SQLITE_STATIC);
+        if (r == SQLITE_OK) r = sqlite3_bind_text(st, 2, k->alg, -1, SQLITE_STATIC);
+        if (r == SQLITE_OK) r = sqlite3_bind_text(st, 3, k->state, -1, SQLITE_STATIC);
+        if (r == SQLITE_OK) r = sqlite3_bind_int64(st, 4, k->published);
+        if (r == SQLITE_OK) r = sqlite3_bind_int64(st, 5, k->activated);
+        if (r == SQLITE_OK) r = sqlite3_bind_int64(st, 6, k->retired);
+        if (r == SQLITE_OK) r = sqlite3_bind_int64(st, 7, k->remove_at);
+        if (r == SQLITE_OK) r = sqlite3_bind_text(st, 8, k->sealed, -1, SQLITE_STATIC);
+        if (r != SQLITE_OK) {
+            sqlite3_clear_bindings(st);
+            return db_error(s, r, err, "signing keys insert");
+        }
+        rc = step_done(s, st, err, "signing keys insert");
+    }
+    return rc;
+}
+
+static int bind_agent(sqlite3_stmt *st, const md_store_agent_t *a)
+{
+    int r = sqlite3_bind_text(st, 1, a->id, -1, SQLITE_STATIC);
+    if (r == SQLITE_OK) r = sqlite3_bind_text(st, 2, a->spiffe_id, -1, SQLITE_STATIC);
+    if (r == SQLITE_OK) r = sqlite3_bind_text(st, 3, a->owner, -1, SQLITE_STATIC);
+    if (r == SQLITE_OK) r = sqlite3_bind_text(st, 4, a->env, -1, SQLITE_STATIC);
+    if (r == SQLITE_OK) r = sqlite3_bind_text(st, 5, a->state, -1, SQLITE_STATIC);
+    if (r == SQLITE_OK) r = sqlite3_bind_text(st, 6, a->entry, -1, SQLITE_STATIC);
+    if (r == SQLITE_OK) r = sqlite3_bind_int64(st, 7, a->created_at);
+    if (r == SQLITE_OK) r = sqlite3_bind_int64(st, 8, a->updated_at);
+    return r;
+}
+
+static int sqlite_agent_insert(void *h, const md_store_agent_t *a, md_err_t *err)
+{
+    sqlite_store_t *s = h;
+    sqlite3_stmt *st = s->agent_insert;
+    int r = bind_agent(st, a);
+    if (r != SQLITE_OK) {
+        sqlite3_clear_bindings(st);
+        return db_error(s, r, err, "agent insert");
+    }
+    r = sqlite3_step(st);
+    int rc = MD_OK;
+    if (r == SQLITE_CONSTRAINT_PRIMARYKEY || r == SQLITE_CONSTRAINT_UNIQUE)
+        rc = md_err_set(err, MD_STORE_EEXISTS, "store: an agent with that id or SPIFFE ID exists");
+    else if (r != SQLITE_DONE)
+        rc = db_error(s, r, err, "agent insert");
+    sqlite3_reset(st);
+    sqlite3_clear_bindings(st);
+    return rc;
+}
+
+static int sqlite_agent_update(void *h, const md_store_agent_t *a, md_err_t *err)
+{
+    sqlite_store_t *s = h;
+    sqlite3_stmt *st = s->agent_update;
+    int r = bind_agent(st, a);
+    if (r != SQLITE_OK) {
+        sqlite3_clear_bindings(st);
+        return db_error(s, r, err, "agent update");
+    }
+    int rc = step_done(s, st, err, "agent update");
+    if (rc == MD_OK && sqlite3_changes(s->db) == 0)
+        rc = md_err_set(err, MD_ENOENT, "store: no agent `%s` with that SPIFFE ID", a->id);
+    return rc;
+}
+
+static int agent_row(sqlite3_stmt *st, md_arena_t *a, void *out)
+{
+    md_store_agent_t *g = out;
+    g->id = column_str(st, 0, a);
+    g->spiffe_id = column_str(st, 1, a);
+    g->owner = column_str(st, 2, a);
+    g->env = column_str(st, 3, a);
+    g->state = column_str(st, 4, a);
+    g->entry = column_str(st, 5, a);
+    g->created_at = sqlite3_column_int64(st, 6);
+    g->updated_at = sqlite3_column_int64(st, 7);
+    return g->id && g->spiffe_id && g->owner && g->env && g->state && g->entry ? 0 : -1;
+}
+
+static int sqlite_agent_get(void *h, const char *key, bool by_spiffe_id, md_arena_t *a, md_store_agent_t *out,
+                            md_err_t *err)
+{
+    sqlite_store_t *s = h;
+    sqlite3_stmt *st = by_spiffe_id ? s->agent_get_spiffe : s->agent_get_id;
+    md_store_agent_t *rows = NULL;
+    size_t n = 0;
+    int r = sqlite3_bind_text(st, 1, key, -1, SQLITE_STATIC);
+    if (r != SQLITE_OK) return db_error(s, r, err, "agent get");
+    int rc = collect(s, st, sizeof(*rows), agent_row, a, (void **)&rows, &n, "agent get", err);
+    if (rc != MD_OK) return rc;
+    if (n == 0) return md_err_set(err, MD_ENOENT, "store: no such agent");
+    *out = rows[0];
+    return MD_OK;
+}
+
+static int sqlite_agent_list(void *h, md_arena_t *a, md_store_agent_t **rows, size_t *n, md_err_t *err)
+{
+    sqlite_store_t *s = h;
+    return collect(s, s->agent_list, sizeof(**rows), agent_row, a, (void **)rows, n, "agent list", err);
+}
+
+static int sqlite_agent_delete(void *h, const char *id, md_err_t *err)
+{
+    sqlite_store_t *s = h;
+    sqlite3_stmt *st = s->agent_delete;
+    int r = sqlite3_bind_text(st, 1, id, -1, SQLITE_STATIC);
+    if (r != SQLITE_OK) return db_error(s, r, err, "agent delete");
+    int rc = step_done(s, st, err, "agent delete");
+    if (rc == MD_OK && sqlite3_changes(s->db) == 0)
+        rc = md_err_set(err, MD_ENOENT, "store: no agent `%s`", id);
+    return rc;
+}
+
 const md_store_ops_t md_store_sqlite_ops = {
     .name = "sqlite",
     .code_version = CODE_VERSION,
@@ -455,4 +731,11 @@ const md_store_ops_t md_store_sqlite_ops = {
     .setting_delete = sqlite_setting_delete,
     .admin_get = sqlite_admin_get,
     .admin_put = sqlite_admin_put,
+    .signing_keys_list = sqlite_signing_keys_list,
+    .signing_keys_replace = sqlite_signing_keys_replace,
+    .agent_insert = sqlite_agent_insert,
+    .agent_update = sqlite_agent_update,
+    .agent_get = sqlite_agent_get,
+    .agent_list = sqlite_agent_list,
+    .agent_delete = sqlite_agent_delete,
 };

@@ -127,3 +127,106 @@ int md_store_admin_put(md_store_t *st, const md_store_admin_t *admin, md_err_t *
     if (a.created_at == 0) a.created_at = (int64_t)time(NULL);
     return st->ops->admin_put(st->h, &a, err);
 }
+
+/* ---- signing keys ---- */
+
+static bool kid_valid(const char *s)
+{
+    size_t n = 0;
+    if (s == NULL) return false;
+    for (; s[n]; n++) {
+        char c = s[n];
+        if (n >= MD_STORE_KID_MAX) return false;
+        if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '_' ||
+              c == '-'))
+            return false;
+    }
+    return n > 0;
+}
+
+static bool one_of(const char *s, const char *const *words)
+{
+    if (s == NULL) return false;
+    for (; *words; words++)
+        if (strcmp(s, *words) == 0) return true;
+    return false;
+}
+
+int md_store_signing_keys_list(md_store_t *st, md_arena_t *a, md_store_signing_key_t **rows, size_t *n,
+                               md_err_t *err)
+{
+    *rows = NULL;
+    *n = 0;
+    return st->ops->signing_keys_list(st->h, a, rows, n, err);
+}
+
+int md_store_signing_keys_replace(md_store_t *st, const md_store_signing_key_t *rows, size_t n, md_err_t *err)
+{
+    static const char *const algs[] = {"ES256", "EdDSA", NULL};
+    static const char *const states[] = {"next", "active", "retired", NULL};
+    if (n > 0 && rows == NULL) return md_err_set(err, MD_EINVAL, "store: no rows");
+    for (size_t i = 0; i < n; i++) {
+        const md_store_signing_key_t *r = &rows[i];
+        if (!kid_valid(r->kid) || !one_of(r->alg, algs) || !one_of(r->state, states) || r->sealed == NULL ||
+            r->sealed[0] == '\0' || strlen(r->sealed) > MD_STORE_SEALED_MAX)
+            return md_err_set(err, MD_EINVAL, "store: signing key %zu is malformed", i);
+        for (size_t j = 0; j < i; j++)
+            if (strcmp(rows[j].kid, r->kid) == 0)
+                return md_err_set(err, MD_EINVAL, "store: signing key %zu repeats a kid", i);
+    }
+    return st->ops->signing_keys_replace(st->h, rows, n, err);
+}
+
+/* ---- agents ---- */
+
+static int agent_check(const md_store_agent_t *a, md_err_t *err)
+{
+    static const char *const states[] = {"active", "quarantined", NULL};
+    size_t el;
+    if (!word_valid(a->id, MD_STORE_AGENT_ID_MAX))
+        return md_err_set(err, MD_EINVAL, "store: invalid agent id");
+    if (a->spiffe_id == NULL || a->spiffe_id[0] == '\0' || strlen(a->spiffe_id) > 2048)
+        return md_err_set(err, MD_EINVAL, "store: invalid SPIFFE ID");
+    if (a->owner == NULL || a->owner[0] == '\0' || a->env == NULL || a->env[0] == '\0')
+        return md_err_set(err, MD_EINVAL, "store: agent owner and env are required");
+    if (!one_of(a->state, states)) return md_err_set(err, MD_EINVAL, "store: invalid agent state");
+    if (a->entry == NULL || (el = strlen(a->entry)) < 2 || el > MD_STORE_ENTRY_MAX || a->entry[0] != '{')
+        return md_err_set(err, MD_EINVAL, "store: the entry must be a JSON object of at most %d bytes",
+                          MD_STORE_ENTRY_MAX);
+    return MD_OK;
+}
+
+int md_store_agent_insert(md_store_t *st, const md_store_agent_t *agent, md_err_t *err)
+{
+    int rc = agent_check(agent, err);
+    return rc != MD_OK ? rc : st->ops->agent_insert(st->h, agent, err);
+}
+
+int md_store_agent_update(md_store_t *st, const md_store_agent_t *agent, md_err_t *err)
+{
+    int rc = agent_check(agent, err);
+    return rc != MD_OK ? rc : st->ops->agent_update(st->h, agent, err);
+}
+
+int md_store_agent_get(md_store_t *st, const char *key, bool by_spiffe_id, md_arena_t *a,
+                       md_store_agent_t *out, md_err_t *err)
+{
+    memset(out, 0, sizeof(*out));
+    if (by_spiffe_id ? (key == NULL || key[0] == '\0' || strlen(key) > 2048)
+                     : !word_valid(key, MD_STORE_AGENT_ID_MAX))
+        return md_err_set(err, MD_EINVAL, "store: invalid agent key");
+    return st->ops->agent_get(st->h, key, by_spiffe_id, a, out, err);
+}
+
+int md_store_agent_list(md_store_t *st, md_arena_t *a, md_store_agent_t **rows, size_t *n, md_err_t *err)
+{
+    *rows = NULL;
+    *n = 0;
+    return st->ops->agent_list(st->h, a, rows, n, err);
+}
+
+int md_store_agent_delete(md_store_t *st, const char *id, md_err_t *err)
+{
+    if (!word_valid(id, MD_STORE_AGENT_ID_MAX)) return md_err_set(err, MD_EINVAL, "store: invalid agent id");
+    return st->ops->agent_delete(st->h, id, err);
+}

@@ -11,9 +11,13 @@
  * code does not know) is refused, never modified.
  *
  * Tables so far:
- *   settings  key → value, for operator settings and small daemon state
- *   admin     administrator credentials: a name and the SHA-256 of its token
- *             (the token itself is never stored)
+ *   settings      key → value, for operator settings and small daemon state
+ *   admin         administrator credentials: a name and the SHA-256 of its token
+ *                 (the token itself is never stored)
+ *   signing_keys  the daemon's JWT signing keys: schedule (state and times) in
+ *                 the clear, the private key only sealed under the KEK (src/keys/)
+ *   agents        agent registration entries (src/identity/entry.h), by a short
+ *                 id and by SPIFFE ID (both unique)
  * Later tables (agents, tasks, keys, …) follow the same pattern: a migration
  * in the backend, a row struct and get/put/delete functions here, one
  * function pointer per operation in store_int.h.
@@ -34,6 +38,7 @@
 enum {
     MD_STORE_EBUSY = -32,   /* locked by another writer for longer than the busy timeout */
     MD_STORE_ETOONEW = -33, /* the database's schema is newer than this code */
+    MD_STORE_EEXISTS = -34, /* a row with that unique key (id, SPIFFE ID) already exists */
 };
 
 typedef struct md_store md_store_t;
@@ -93,5 +98,71 @@ typedef struct md_store_admin {
 int md_store_admin_get(md_store_t *st, const char *name, md_store_admin_t *out, md_err_t *err) MD_WUR;
 /* Insert or replace (created_at 0: now). */
 int md_store_admin_put(md_store_t *st, const md_store_admin_t *admin, md_err_t *err) MD_WUR;
+
+/* ---- signing keys ---- */
+
+#define MD_STORE_KID_MAX 64
+#define MD_STORE_SEALED_MAX (16 * 1024)
+
+/*
+ * One signing key as stored.  Strings are borrowed when writing; when
+ * reading they live in the arena passed to the list function.
+ */
+typedef struct md_store_signing_key {
+    const char *kid;    /* 1..64 bytes of [A-Za-z0-9_-] (an RFC 7638 thumbprint) */
+    const char *alg;    /* "ES256" | "EdDSA" */
+    const char *state;  /* "next" | "active" | "retired" */
+    int64_t published;  /* unix seconds, as md_keyset_entry_t */
+    int64_t activated;  /* 0: not yet */
+    int64_t retired;    /* 0: not yet */
+    int64_t remove_at;  /* 0: not retired */
+    const char *sealed; /* base64url of the sealed PKCS#8 key (md_jose_seal), 1..MD_STORE_SEALED_MAX bytes */
+} md_store_signing_key_t;
+
+/* Every stored key, in the order they were published.  *rows in arena a (NULL when n == 0). */
+int md_store_signing_keys_list(md_store_t *st, md_arena_t *a, md_store_signing_key_t **rows, size_t *n,
+                               md_err_t *err) MD_WUR;
+/*
+ * Make the table hold exactly rows[0..n) (kids unique).  Not a transaction by
+ * itself: wrap it in md_store_begin/commit so the set is never half-written.
+ */
+int md_store_signing_keys_replace(md_store_t *st, const md_store_signing_key_t *rows, size_t n,
+                                  md_err_t *err) MD_WUR;
+
+/* ---- agents (registration entries) ---- */
+
+#define MD_STORE_AGENT_ID_MAX 64
+#define MD_STORE_ENTRY_MAX (256 * 1024)
+
+/*
+ * One registration entry as stored.  `entry` is its canonical JSON
+ * (md_entry_to_json); owner, env, state and the times repeat what is in it,
+ * so queries need not parse JSON.  Strings are borrowed when writing and in
+ * the caller's arena when read.
+ */
+typedef struct md_store_agent {
+    const char *id;        /* 1..64 bytes of [A-Za-z0-9._-]: the short id the daemon assigned */
+    const char *spiffe_id; /* 1..2048 bytes */
+    const char *owner;     /* non-empty */
+    const char *env;       /* non-empty */
+    const char *state;     /* "active" | "quarantined" */
+    const char *entry;     /* JSON object text, 2..MD_STORE_ENTRY_MAX bytes */
+    int64_t created_at;    /* unix seconds */
+    int64_t updated_at;
+} md_store_agent_t;
+
+/* Insert a new entry.  MD_STORE_EEXISTS when its id or SPIFFE ID is taken. */
+int md_store_agent_insert(md_store_t *st, const md_store_agent_t *agent, md_err_t *err) MD_WUR;
+/* Replace the entry with agent->id (its id and SPIFFE ID stay).  MD_ENOENT when absent;
+ * MD_EINVAL when agent->spiffe_id differs from the stored one. */
+int md_store_agent_update(md_store_t *st, const md_store_agent_t *agent, md_err_t *err) MD_WUR;
+/* By short id, or (by_spiffe_id) by SPIFFE ID.  MD_ENOENT when absent. */
+int md_store_agent_get(md_store_t *st, const char *key, bool by_spiffe_id, md_arena_t *a,
+                       md_store_agent_t *out, md_err_t *err) MD_WUR;
+/* Every entry, ordered by SPIFFE ID.  *rows in arena a (NULL when n == 0). */
+int md_store_agent_list(md_store_t *st, md_arena_t *a, md_store_agent_t **rows, size_t *n,
+                        md_err_t *err) MD_WUR;
+/* MD_ENOENT when absent. */
+int md_store_agent_delete(md_store_t *st, const char *id, md_err_t *err) MD_WUR;
 
 #endif

@@ -23,6 +23,14 @@ typedef struct md_store_ops {
     int (*setting_delete)(void *h, const char *key, md_err_t *err);
     int (*admin_get)(void *h, const char *name, md_store_admin_t *out, md_err_t *err);
     int (*admin_put)(void *h, const md_store_admin_t *admin, md_err_t *err);
+    int (*signing_keys_list)(void *h, md_arena_t *a, md_store_signing_key_t **rows, size_t *n, md_err_t *err);
+    int (*signing_keys_replace)(void *h, const md_store_signing_key_t *rows, size_t n, md_err_t *err);
+    int (*agent_insert)(void *h, const md_store_agent_t *agent, md_err_t *err);
+    int (*agent_update)(void *h, const md_store_agent_t *agent, md_err_t *err);
+    int (*agent_get)(void *h, const char *key, bool by_spiffe_id, md_arena_t *a, md_store_agent_t *out,
+                     md_err_t *err);
+    int (*agent_list)(void *h, md_arena_t *a, md_store_agent_t **rows, size_t *n, md_err_t *err);
+    int (*agent_delete)(void *h, const char *id, md_err_t *err);
 } md_store_ops_t;
 
 struct md_store {

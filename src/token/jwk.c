@@ -4,7 +4,8 @@
  *
  * Invariants: a md_jwk_t always wraps a key that passed OpenSSL's public
  * check (and pairwise check when private) and is of one of the four
- * supported types; its allow-list is a non-empty subset of what its type
+ * supported types; an Ed25519 public key is canonically encoded and not of
+ * small order; its allow-list is a non-empty subset of what its type
  * supports.  Decoded private scalars are wiped before their buffers go.
  */
 #include "token/token_int.h"
@@ -210,12 +211,67 @@ out:
     return rc;
 }
 
+/*
+ * The y coordinates (little-endian, sign bit clear) of the eight points of
+ * small order on edwards25519: with either sign bit they encode all eight
+ * (x = 0 for y = 1 and y = -1, where a set sign bit is itself invalid).  A
+ * public key among them verifies forgeries: with A of small order, R = the
+ * identity and S = 0 satisfy the cofactorless equation [S]B = R + [k]A for
+ * many messages (for the identity, every message), and OpenSSL does not
+ * check.  The list is libsodium's (ge25519_has_small_order), less its two
+ * non-canonical entries, which ed25519_canonical() refuses.
+ */
+static const unsigned char ed25519_small_order_y[5][32] = {
+    /* 0: the two points of order 4 */
+    {0},
+    /* 1: the identity (order 1) */
+    {1},
+    /* p - 1: the point of order 2 */
+    {0xec, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff,
+     0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0x7f},
+    /* the two y of the four points of order 8 */
+    {0x26, 0xe8, 0x95, 0x8f, 0xc2, 0xb2, 0x27, 0xb0, 0x45, 0xc3, 0xf4, 0x89, 0xf2, 0xef, 0x98, 0xf0,
+     0xd5, 0xdf, 0xac, 0x05, 0xd3, 0xc6, 0x33, 0x39, 0xb1, 0x38, 0x02, 0x88, 0x6d, 0x53, 0xfc, 0x05},
+    {0xc7, 0x17, 0x6a, 0x70, 0x3d, 0x4d, 0xd8, 0x4f, 0xba, 0x3c, 0x0b, 0x76, 0x0d, 0x10, 0x67, 0x0f,
+     0x2a, 0x20, 0x53, 0xfa, 0x2c, 0x39, 0xcc, 0xc6, 0x4e, 0xc7, 0xfd, 0x77, 0x92, 0xac, 0x03, 0x7a},
+};
+
+/* y < p = 2^255 - 19, y being the encoding with its sign bit (bit 255) cleared. */
+static bool ed25519_canonical(const unsigned char a[32])
+{
+    if ((a[31] & 0x7f) != 0x7f) return true;
+    for (int i = 30; i > 0; i--)
+        if (a[i] != 0xff) return true;
+    return a[0] < 0xed;
+}
+
+/* Refuse an Ed25519 public key that is not canonically encoded or of small order. */
+static int ed25519_check(EVP_PKEY *pkey, md_err_t *err)
+{
+    unsigned char a[32];
+    size_t len = sizeof(a);
+    if (EVP_PKEY_get_raw_public_key(pkey, a, &len) != 1 || len != sizeof(a))
+        return md_err_set(err, MD_JOSE_BAD_KEY, "Ed25519 key without a public key");
+    if (!ed25519_canonical(a))
+        return md_err_set(err, MD_JOSE_BAD_KEY, "Ed25519 public key is not canonically encoded (y >= p)");
+    a[31] &= 0x7f; /* the sign of x: both signs of each point are refused */
+    for (size_t i = 0; i < sizeof(ed25519_small_order_y) / sizeof(ed25519_small_order_y[0]); i++)
+        if (memcmp(a, ed25519_small_order_y[i], sizeof(a)) == 0)
+            return md_err_set(err, MD_JOSE_BAD_KEY, "Ed25519 public key is a point of small order");
+    return MD_OK;
+}
+
 /* OpenSSL's own validation: the point is on the curve and of the right order;
- * a private key matches its public half. */
+ * a private key matches its public half.  OpenSSL checks none of this for
+ * Ed25519 public keys, so ed25519_check() does the part that matters. */
 static int pkey_validate(EVP_PKEY *pkey, md_jwk_type_t type, bool priv, md_err_t *err)
 {
     if (type == MD_JWK_RSA) {
         int rc = rsa_check(pkey, err);
+        if (rc != MD_OK) return rc;
+    }
+    if (type == MD_JWK_ED25519) {
+        int rc = ed25519_check(pkey, err);
         if (rc != MD_OK) return rc;
     }
     EVP_PKEY_CTX *ctx = EVP_PKEY_CTX_new_from_pkey(NULL, pkey, NULL);

@@ -5,7 +5,11 @@
  * chosen by exact kid match, of the family the header's alg names, and with
  * that alg in the key's allow-list; the alg is never taken from the key or
  * guessed.  ECDSA signatures travel as raw R||S of fixed length (RFC 7518
- * §3.4) and are converted to DER only at the OpenSSL boundary.
+ * §3.4) and are converted to DER only at the OpenSSL boundary.  They are
+ * low-S: (r, s) and (r, n - s) both verify, so only s <= n/2 is accepted
+ * (unless a caller opts out for another issuer's tokens) and our signer
+ * normalises what OpenSSL gives it; nobody can turn one valid token into
+ * a second, different one.
  */
 #include "token/token_int.h"
 
@@ -59,6 +63,42 @@ int jose_ecdsa_der_to_raw(const unsigned char *der, size_t der_len, unsigned cha
         rc = MD_JOSE_CRYPTO;
     ECDSA_SIG_free(sig);
     return rc;
+}
+
+/* ---------------------------------------------------------------- ECDSA low-S */
+
+/* The orders n of P-256 and P-384 and floor(n / 2), big-endian. */
+static const unsigned char p256_n[32] = {0xff, 0xff, 0xff, 0xff, 0x00, 0x00, 0x00, 0x00, 0xff, 0xff, 0xff,
+                                         0xff, 0xff, 0xff, 0xff, 0xff, 0xbc, 0xe6, 0xfa, 0xad, 0xa7, 0x17,
+                                         0x9e, 0x84, 0xf3, 0xb9, 0xca, 0xc2, 0xfc, 0x63, 0x25, 0x51};
+static const unsigned char p256_half_n[32] = {
+    0x7f, 0xff, 0xff, 0xff, 0x80, 0x00, 0x00, 0x00, 0x7f, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff,
+    0xde, 0x73, 0x7d, 0x56, 0xd3, 0x8b, 0xcf, 0x42, 0x79, 0xdc, 0xe5, 0x61, 0x7e, 0x31, 0x92, 0xa8};
+static const unsigned char p384_n[48] = {
+    0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff,
+    0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xc7, 0x63, 0x4d, 0x81, 0xf4, 0x37, 0x2d, 0xdf,
+    0x58, 0x1a, 0x0d, 0xb2, 0x48, 0xb0, 0xa7, 0x7a, 0xec, 0xec, 0x19, 0x6a, 0xcc, 0xc5, 0x29, 0x73};
+static const unsigned char p384_half_n[48] = {
+    0x7f, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff,
+    0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xe3, 0xb1, 0xa6, 0xc0, 0xfa, 0x1b, 0x96, 0xef,
+    0xac, 0x0d, 0x06, 0xd9, 0x24, 0x58, 0x53, 0xbd, 0x76, 0x76, 0x0c, 0xb5, 0x66, 0x62, 0x94, 0xb9};
+
+/* s (half bytes, big-endian) > n/2: the high one of the pair s, n - s.  s is public. */
+static bool ecdsa_s_high(const unsigned char *s, size_t half)
+{
+    return memcmp(s, half == 48 ? p384_half_n : p256_half_n, half) > 0;
+}
+
+/* s := n - s, for s in 1..n-1 (what a signer gives), so nothing borrows past the top byte. */
+static void ecdsa_s_negate(unsigned char *s, size_t half)
+{
+    const unsigned char *n = half == 48 ? p384_n : p256_n;
+    unsigned borrow = 0;
+    for (size_t i = half; i-- > 0;) {
+        unsigned v = (unsigned)n[i] - s[i] - borrow;
+        s[i] = (unsigned char)v;
+        borrow = (v >> 8) & 1u;
+    }
 }
 
 /* ---------------------------------------------------------------- primitives */
@@ -225,6 +265,8 @@ static int sign_bytes(const md_jwk_t *key, md_jose_alg_t alg, const void *msg, s
             free(raw);
             goto out;
         }
+        /* OpenSSL gives either of (r, s) and (r, n - s); our verifier accepts the low one only */
+        if (ecdsa_s_high(raw + half, half)) ecdsa_s_negate(raw + half, half);
         free(buf);
         buf = raw;
         len = 2 * half;
@@ -239,9 +281,10 @@ out:
     return rc;
 }
 
-/* MD_OK when sig (JOSE form) is a valid signature of msg; MD_JOSE_BAD_SIGNATURE otherwise. */
+/* MD_OK when sig (JOSE form) is a valid signature of msg; MD_JOSE_BAD_SIGNATURE otherwise
+ * (also for an ECDSA signature with a high s, unless allow_high_s). */
 static int verify_bytes(const md_jwk_t *key, md_jose_alg_t alg, const void *msg, size_t n,
-                        const unsigned char *sig, size_t sig_len)
+                        const unsigned char *sig, size_t sig_len, bool allow_high_s)
 {
     int rc = MD_JOSE_BAD_SIGNATURE;
     unsigned char *der = NULL;
@@ -251,6 +294,7 @@ static int verify_bytes(const md_jwk_t *key, md_jose_alg_t alg, const void *msg,
     size_t half = alg_ec_half(alg);
     if (half != 0) {
         if (sig_len != 2 * half) return MD_JOSE_BAD_SIGNATURE;
+        if (!allow_high_s && ecdsa_s_high(sig + half, half)) return MD_JOSE_BAD_SIGNATURE; /* malleated */
         rc = jose_ecdsa_raw_to_der(sig, sig_len, &der, &der_len);
         if (rc != MD_OK) return rc;
         sig = der;
@@ -398,7 +442,7 @@ static int select_key(const md_jwk_t *const *keys, size_t nkeys, const json_t *h
 }
 
 static int jws_verify(const md_jwk_t *const *keys, size_t nkeys, md_str_t token, unsigned algs,
-                      size_t max_len, md_jws_t *out, md_err_t *err)
+                      size_t max_len, bool allow_high_s, md_jws_t *out, md_err_t *err)
 {
     memset(out, 0, sizeof(*out));
     if (max_len == 0) max_len = MD_JWT_MAX_LEN_DEFAULT;
@@ -455,7 +499,7 @@ static int jws_verify(const md_jwk_t *const *keys, size_t nkeys, md_str_t token,
         goto out;
     }
     /* The signing input is the two first segments exactly as received. */
-    rc = verify_bytes(key, alg, token.p, (size_t)(d2 - token.p), sbuf, slen);
+    rc = verify_bytes(key, alg, token.p, (size_t)(d2 - token.p), sbuf, slen, allow_high_s);
     if (rc != MD_OK) {
         md_err_set(err, rc,
                    rc == MD_JOSE_BAD_SIGNATURE ? "signature does not verify" : "verification failed");
@@ -479,5 +523,11 @@ out:
 int md_jws_verify(const md_jwk_t *const *keys, size_t nkeys, md_str_t token, unsigned algs, size_t max_len,
                   md_jws_t *out, md_err_t *err)
 {
-    JOSE_OPENSSL_SCOPE(jws_verify(keys, nkeys, token, algs, max_len, out, err));
+    JOSE_OPENSSL_SCOPE(jws_verify(keys, nkeys, token, algs, max_len, false, out, err));
+}
+
+int jose_jws_verify(const md_jwk_t *const *keys, size_t nkeys, md_str_t token, unsigned algs, size_t max_len,
+                    bool allow_high_s, md_jws_t *out, md_err_t *err)
+{
+    JOSE_OPENSSL_SCOPE(jws_verify(keys, nkeys, token, algs, max_len, allow_high_s, out, err));
 }

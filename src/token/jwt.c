@@ -128,7 +128,7 @@ int md_jwt_verify(const md_jwk_t *const *keys, size_t nkeys, md_str_t token, con
 
     md_jws_t jws = {0};
     md_jwt_t jwt = {0};
-    int rc = md_jws_verify(keys, nkeys, token, opts->algs, opts->max_len, &jws, err);
+    int rc = jose_jws_verify(keys, nkeys, token, opts->algs, opts->max_len, opts->allow_high_s, &jws, err);
     if (rc != MD_OK) return rc;
     rc = jose_json_object((const char *)jws.payload, jws.payload_len, &jwt.claims);
     if (rc != MD_OK) {

@@ -232,7 +232,7 @@ typedef struct md_jws {
  *   MALFORMED) → alg (ALG_NONE, ALG_UNSUPPORTED) → crit (UNKNOWN_CRIT) →
  *   kid lookup (UNKNOWN_KID; with no kid, the key list must hold exactly one
  *   key) → key type (KEY_MISMATCH) → allow-list (ALG_NOT_ALLOWED) →
- *   signature (BAD_SIGNATURE).
+ *   signature (BAD_SIGNATURE; an ECDSA signature must be low-S, s <= n/2).
  * The payload is not interpreted.  *out must be zeroed; md_jws_free() it.
  */
 int md_jws_verify(const md_jwk_t *const *keys, size_t nkeys, md_str_t token, unsigned algs, size_t max_len,
@@ -251,6 +251,11 @@ typedef struct md_jwt_verify_opts {
     size_t max_len;  /* 0: MD_JWT_MAX_LEN_DEFAULT; at most MD_JWT_MAX_LEN_LIMIT */
     bool exp_optional; /* false (default): a token without exp is refused */
     bool require_iat;  /* true: a token without iat is refused */
+    /* false (default): an ES256/ES384 signature with s > n/2 is refused (BAD_SIGNATURE), since
+     * (r, n - s) would verify too and make a second valid token of one.  true: accepted, for
+     * another issuer's tokens: RFC 7518 allows both, and most signers (RFC 7515 A.3's example,
+     * npm jose, Go, Java) do not normalise, so half their ECDSA tokens are high-S. */
+    bool allow_high_s;
 } md_jwt_verify_opts_t;
 
 typedef struct md_jwt {
@@ -262,7 +267,8 @@ typedef struct md_jwt {
 } md_jwt_t;
 
 /*
- * Verify a JWT: md_jws_verify() with opts->algs and opts->max_len, then
+ * Verify a JWT: md_jws_verify() with opts->algs and opts->max_len (a high-S
+ * ECDSA signature accepted only with opts->allow_high_s), then
  *   payload a JSON object without duplicate members (DUPLICATE_KEY, MALFORMED)
  *   → typ header when opts->typ (BAD_TYPE; a non-string typ is MALFORMED)
  *   → exp, nbf, iat: integers or numbers in 0..253402300799 (BAD_CLAIM);

@@ -50,6 +50,11 @@ int jose_json_object(const char *text, size_t len, json_t **out);
 /* Strict base64url of a value that must decode to exactly want bytes into buf. */
 int jose_b64url_fixed(const char *s, unsigned char *buf, size_t want);
 
+/* md_jws_verify(), which always refuses a high-S ECDSA signature, with that made optional
+ * (md_jwt_verify_opts_t.allow_high_s). */
+int jose_jws_verify(const md_jwk_t *const *keys, size_t nkeys, md_str_t token, unsigned algs, size_t max_len,
+                    bool allow_high_s, md_jws_t *out, md_err_t *err);
+
 /* ECDSA: raw R||S (2 * half bytes) <-> DER. */
 int jose_ecdsa_raw_to_der(const unsigned char *raw, size_t n, unsigned char **der, size_t *der_len);
 int jose_ecdsa_der_to_raw(const unsigned char *der, size_t der_len, unsigned char *raw, size_t half);

@@ -21,8 +21,11 @@
 #include <stdlib.h>
 
 #include <openssl/bio.h>
+#include <openssl/bn.h>
+#include <openssl/ec.h>
 #include <openssl/err.h>
 #include <openssl/evp.h>
+#include <openssl/obj_mac.h>
 #include <openssl/pem.h>
 #include <openssl/rsa.h>
 
@@ -194,6 +197,31 @@ static void expect(int got, int want)
     if (got != want) fail_msg("got %s, want %s", md_jose_err_name(got), md_jose_err_name(want));
 }
 
+/* The ES256 token with its signature's s replaced by n - s: the other signature that verifies. */
+static char *es256_other_s(const char *token)
+{
+    const char *dot = strrchr(token, '.');
+    unsigned char *sig = NULL;
+    size_t n = 0;
+    assert_int_equal(md_b64url_decode(md_str_c(dot + 1), &sig, &n), MD_OK);
+    assert_int_equal(n, 64);
+    EC_GROUP *g = EC_GROUP_new_by_curve_name(NID_X9_62_prime256v1);
+    BIGNUM *s = BN_bin2bn(sig + 32, 32, NULL);
+    assert_non_null(g);
+    assert_non_null(s);
+    assert_int_equal(BN_sub(s, EC_GROUP_get0_order(g), s), 1);
+    assert_int_equal(BN_bn2binpad(s, sig + 32, 32), 32);
+    md_buf_t b;
+    md_buf_init(&b);
+    md_buf_add(&b, token, (size_t)(dot - token + 1));
+    md_b64url_encode(&b, sig, 64);
+    md_buf_addc(&b, '\0');
+    BN_free(s);
+    EC_GROUP_free(g);
+    free(sig);
+    return b.p;
+}
+
 /* ------------------------------------------------------------ golden vectors */
 
 static void test_rfc7515_a3_es256_verify(void **state)
@@ -204,7 +232,11 @@ static void test_rfc7515_a3_es256_verify(void **state)
     const md_jwk_t *keys[] = {k};
     md_jws_t jws;
     md_err_t err = {0};
-    int rc = md_jws_verify(keys, 1, md_str_c(A3_JWS), 0, 0, &jws, &err);
+    /* The RFC's signature happens to be the high-S one of (r, s), (r, n - s): refused as it
+     * stands (no malleable signatures), accepted in its low-S form and when asked to. */
+    expect(md_jws_verify(keys, 1, md_str_c(A3_JWS), 0, 0, &jws, NULL), MD_JOSE_BAD_SIGNATURE);
+    char *low = es256_other_s(A3_JWS);
+    int rc = md_jws_verify(keys, 1, md_str_c(low), 0, 0, &jws, &err);
     if (rc != MD_OK) fail_msg("%s %s", md_jose_err_name(rc), err.msg);
     assert_int_equal(jws.alg, MD_JOSE_ES256);
     assert_int_equal(jws.payload_len, strlen(A_PAYLOAD));
@@ -214,13 +246,19 @@ static void test_rfc7515_a3_es256_verify(void **state)
     /* And as a JWT, at a time before its exp (2011-03-22T18:43:00Z). */
     md_jwt_verify_opts_t o = {.now = 1300819380 - 61, .skew = 60, .iss = "joe"};
     md_jwt_t jwt;
+    expect(md_jwt_verify(keys, 1, md_str_c(A3_JWS), &o, &jwt, NULL), MD_JOSE_BAD_SIGNATURE);
+    o.allow_high_s = true;
     rc = md_jwt_verify(keys, 1, md_str_c(A3_JWS), &o, &jwt, &err);
     if (rc != MD_OK) fail_msg("%s %s", md_jose_err_name(rc), err.msg);
     assert_int_equal(jwt.exp, 1300819380);
     assert_true(json_is_true(json_object_get(jwt.claims, "http://example.com/is_root")));
     md_jwt_free(&jwt);
+    o.allow_high_s = false;
+    rc = md_jwt_verify(keys, 1, md_str_c(low), &o, &jwt, &err);
+    if (rc != MD_OK) fail_msg("%s %s", md_jose_err_name(rc), err.msg);
+    md_jwt_free(&jwt);
     o.now = 1300819380 + 60;
-    expect(md_jwt_verify(keys, 1, md_str_c(A3_JWS), &o, &jwt, NULL), MD_JOSE_EXPIRED);
+    expect(md_jwt_verify(keys, 1, md_str_c(low), &o, &jwt, NULL), MD_JOSE_EXPIRED);
 
     /* The public half alone verifies too. */
     json_t *pub = NULL;
@@ -230,11 +268,12 @@ static void test_rfc7515_a3_es256_verify(void **state)
     assert_int_equal(md_jwk_from_json(pub, &kp, NULL), MD_OK);
     assert_false(md_jwk_has_private(kp));
     keys[0] = kp;
-    assert_int_equal(md_jws_verify(keys, 1, md_str_c(A3_JWS), 0, 0, &jws, NULL), MD_OK);
+    assert_int_equal(md_jws_verify(keys, 1, md_str_c(low), 0, 0, &jws, NULL), MD_OK);
     md_jws_free(&jws);
     json_decref(pub);
     md_jwk_free(kp);
     md_jwk_free(k);
+    free(low);
 }
 
 static void test_rfc7515_a2_rs256_verify(void **state)
@@ -711,8 +750,10 @@ static void test_jwk_dup_and_kid(void **state)
     assert_string_equal(md_jwk_kid(d), "a3");
     const md_jwk_t *keys[] = {d};
     md_jws_t jws;
-    assert_int_equal(md_jws_verify(keys, 1, md_str_c(A3_JWS), 0, 0, &jws, NULL), MD_OK);
+    char *low = es256_other_s(A3_JWS); /* the RFC's signature is high-S */
+    assert_int_equal(md_jws_verify(keys, 1, md_str_c(low), 0, 0, &jws, NULL), MD_OK);
     md_jws_free(&jws);
+    free(low);
     assert_int_equal(md_jwk_set_kid(d, NULL), MD_OK);
     assert_null(md_jwk_kid(d));
     md_jwk_free(d);
@@ -947,9 +988,9 @@ static void test_openssl_error_queue_left_as_found(void **state)
     md_jwk_t *ec = jwk(A3_JWK);
     const md_jwk_t *keys[] = {ec};
     md_jws_t jws;
-    char bad[sizeof(A3_JWS)];
-    memcpy(bad, A3_JWS, sizeof(bad));
-    bad[sizeof(bad) - 3] = bad[sizeof(bad) - 3] == 'A' ? 'B' : 'A';
+    char *bad = es256_other_s(A3_JWS); /* low-S, so that the tampered one reaches OpenSSL */
+    size_t blen = strlen(bad);
+    bad[blen - 3] = bad[blen - 3] == 'A' ? 'B' : 'A';
     expect(md_jws_verify(keys, 1, md_str_c(bad), 0, 0, &jws, NULL), MD_JOSE_BAD_SIGNATURE);
     assert_int_equal(ERR_peek_error(), 0);
     /* ... and keep what the caller already had there. */
@@ -961,6 +1002,7 @@ static void test_openssl_error_queue_left_as_found(void **state)
     assert_int_equal(ERR_get_error(), mine);
     assert_int_equal(ERR_get_error(), 0);
     md_jwk_free(ec);
+    free(bad);
     free(sealed);
 }
 

@@ -19,9 +19,11 @@
 #include <stdlib.h>
 
 #include <openssl/bio.h>
+#include <openssl/bn.h>
 #include <openssl/ec.h>
 #include <openssl/evp.h>
 #include <openssl/hmac.h>
+#include <openssl/obj_mac.h>
 #include <openssl/pem.h>
 #include <openssl/rsa.h>
 
@@ -126,7 +128,42 @@ static void signing_input(md_buf_t *b, const char *header, const char *payload)
     b64(b, payload, strlen(payload));
 }
 
-/* Sign the raw input with pkey under alg, OpenSSL only; JOSE signature form. */
+/* The ECDSA group order n for a signature of 2 * half bytes (P-256 or P-384); BN_free it. */
+static BIGNUM *ec_order(size_t half)
+{
+    EC_GROUP *g = EC_GROUP_new_by_curve_name(half == 48 ? NID_secp384r1 : NID_X9_62_prime256v1);
+    assert_non_null(g);
+    BIGNUM *n = BN_dup(EC_GROUP_get0_order(g));
+    assert_non_null(n);
+    EC_GROUP_free(g);
+    return n;
+}
+
+/* The s of an R||S signature is above n/2. */
+static bool ecdsa_high_s(const unsigned char *sig, size_t half)
+{
+    BIGNUM *n = ec_order(half), *s = BN_bin2bn(sig + half, (int)half, NULL);
+    assert_non_null(s);
+    assert_int_equal(BN_rshift1(n, n), 1);
+    bool high = BN_cmp(s, n) > 0;
+    BN_free(n);
+    BN_free(s);
+    return high;
+}
+
+/* Replace the s of an R||S signature by n - s: the other signature of the pair that verifies. */
+static void ecdsa_other_s(unsigned char *sig, size_t half)
+{
+    BIGNUM *n = ec_order(half), *s = BN_bin2bn(sig + half, (int)half, NULL);
+    assert_non_null(s);
+    assert_int_equal(BN_sub(s, n, s), 1);
+    assert_int_equal(BN_bn2binpad(s, sig + half, (int)half), (int)half);
+    BN_free(n);
+    BN_free(s);
+}
+
+/* Sign the raw input with pkey under alg, OpenSSL only; JOSE signature form.  An
+ * ECDSA signature is made low-S (s <= n/2), the only form the verifier accepts. */
 static void raw_sign(EVP_PKEY *pkey, const char *alg, const char *in, size_t n, unsigned char *sig,
                      size_t *len)
 {
@@ -150,6 +187,7 @@ static void raw_sign(EVP_PKEY *pkey, const char *alg, const char *in, size_t n, 
         assert_true(BN_bn2binpad(ECDSA_SIG_get0_r(s), sig, (int)half) > 0);
         assert_true(BN_bn2binpad(ECDSA_SIG_get0_s(s), sig + half, (int)half) > 0);
         ECDSA_SIG_free(s);
+        if (ecdsa_high_s(sig, half)) ecdsa_other_s(sig, half);
         *len = 2 * half;
     } else {
         memcpy(sig, der, dlen);
@@ -449,6 +487,222 @@ static void test_ecdsa_zero_and_der_signatures(void **state)
     md_buf_addc(&b, '.');
     expect(verify(f, b.p), MD_JOSE_BAD_SIGNATURE);
     md_buf_free(&b);
+}
+
+/* A fresh P-384 key (md_jwk_generate() makes P-256 and Ed25519 only). */
+static md_jwk_t *p384_key(void)
+{
+    md_jwk_t *k = NULL;
+    EVP_PKEY *pk = EVP_PKEY_Q_keygen(NULL, NULL, "EC", "secp384r1");
+    assert_non_null(pk);
+    BIO *bio = BIO_new(BIO_s_mem());
+    assert_int_equal(PEM_write_bio_PrivateKey(bio, pk, NULL, NULL, 0, NULL, NULL), 1);
+    char *pem = NULL;
+    long pem_len = BIO_get_mem_data(bio, &pem);
+    assert_int_equal(md_jwk_from_pem((md_str_t){pem, (size_t)pem_len}, &k, NULL), MD_OK);
+    BIO_free(bio);
+    EVP_PKEY_free(pk);
+    return k;
+}
+
+/* ECDSA malleability: (r, s) and (r, n - s) both satisfy the ECDSA equation, so a verifier
+ * that took both would let anyone turn a valid token into a second, different valid token
+ * (defeating anything keyed on the token's bytes: caches, replay and revocation lists). */
+static void test_ecdsa_high_s_refused(void **state)
+{
+    fixture_t *f = *state;
+    md_jwk_t *p384 = p384_key();
+    const md_jwk_t *keys[2] = {f->ec, p384};
+    md_jose_alg_t algs[2] = {MD_JOSE_ES256, MD_JOSE_ES384};
+    for (int k = 0; k < 2; k++) {
+        size_t half = algs[k] == MD_JOSE_ES384 ? 48 : 32;
+        const md_jwk_t *one[1] = {keys[k]};
+        json_t *claims = json_loads(f->claims, 0, NULL);
+        assert_non_null(claims);
+        md_buf_t tok;
+        md_buf_init(&tok);
+        assert_int_equal(md_jwt_sign(keys[k], algs[k], NULL, claims, &tok, NULL), MD_OK);
+        md_buf_addc(&tok, '\0');
+        json_decref(claims);
+        md_jwt_verify_opts_t o = opts();
+        md_jwt_t jwt;
+        expect(md_jwt_verify(one, 1, md_str_c(tok.p), &o, &jwt, NULL), MD_OK); /* the control */
+        md_jwt_free(&jwt);
+
+        /* The same token with (r, n - s): a distinct token, refused as a bad signature. */
+        char *dot = strrchr(tok.p, '.');
+        unsigned char *sig = NULL;
+        size_t n = 0;
+        assert_int_equal(md_b64url_decode(md_str_c(dot + 1), &sig, &n), MD_OK);
+        assert_int_equal(n, 2 * half);
+        assert_false(ecdsa_high_s(sig, half)); /* ours is low-S */
+        ecdsa_other_s(sig, half);
+        assert_true(ecdsa_high_s(sig, half));
+        md_buf_t evil;
+        md_buf_init(&evil);
+        md_buf_add(&evil, tok.p, (size_t)(dot - tok.p + 1));
+        b64(&evil, sig, n);
+        md_buf_addc(&evil, '\0');
+        assert_string_not_equal(evil.p, tok.p);
+        md_err_t err = {0};
+        int rc = md_jwt_verify(one, 1, md_str_c(evil.p), &o, &jwt, &err);
+        expect(rc, MD_JOSE_BAD_SIGNATURE);
+        assert_null(jwt.claims);
+        md_jws_t jws;
+        expect(md_jws_verify(one, 1, md_str_c(evil.p), 0, 0, &jws, NULL), MD_JOSE_BAD_SIGNATURE);
+        /* It is a valid ECDSA signature all the same: refused for its form alone. */
+        o.allow_high_s = true;
+        expect(md_jwt_verify(one, 1, md_str_c(evil.p), &o, &jwt, NULL), MD_OK);
+        md_jwt_free(&jwt);
+        free(sig);
+        md_buf_free(&evil);
+        md_buf_free(&tok);
+    }
+    md_jwk_free(p384);
+
+    /* Forged with OpenSSL directly, in both forms. */
+    md_buf_t b;
+    md_buf_init(&b);
+    signing_input(&b, hdr("ES256", f->ec), f->claims);
+    size_t prefix = b.n;
+    unsigned char sig[64];
+    size_t len = 0;
+    raw_sign(f->ec_pk, "ES256", b.p, prefix, sig, &len);
+    md_buf_addc(&b, '.');
+    b64(&b, sig, len);
+    expect(verify(f, b.p), MD_OK);
+    ecdsa_other_s(sig, 32);
+    b.n = prefix;
+    md_buf_addc(&b, '.');
+    b64(&b, sig, len);
+    expect(verify(f, b.p), MD_JOSE_BAD_SIGNATURE);
+    md_buf_free(&b);
+}
+
+/* Our signer gives low-S signatures, every time: OpenSSL does not, and the verifier
+ * would otherwise refuse about half of our own tokens. */
+static void test_our_ecdsa_signatures_are_low_s(void **state)
+{
+    fixture_t *f = *state;
+    md_jwk_t *p384 = p384_key();
+    const md_jwk_t *keys[2] = {f->ec, p384};
+    md_jose_alg_t algs[2] = {MD_JOSE_ES256, MD_JOSE_ES384};
+    json_t *claims = json_loads(f->claims, 0, NULL);
+    assert_non_null(claims);
+    for (int k = 0; k < 2; k++) {
+        size_t half = algs[k] == MD_JOSE_ES384 ? 48 : 32;
+        const md_jwk_t *one[1] = {keys[k]};
+        int high = 0;
+        for (int i = 0; i < 1000; i++) {
+            md_buf_t tok;
+            md_buf_init(&tok);
+            assert_int_equal(md_jwt_sign(keys[k], algs[k], NULL, claims, &tok, NULL), MD_OK);
+            md_buf_addc(&tok, '\0');
+            md_jwt_verify_opts_t o = opts();
+            md_jwt_t jwt;
+            md_err_t err = {0};
+            int rc = md_jwt_verify(one, 1, md_str_c(tok.p), &o, &jwt, &err);
+            if (rc != MD_OK)
+                fail_msg("%s token %d: %s %s", md_jose_alg_name(algs[k]), i, md_jose_err_name(rc), err.msg);
+            md_jwt_free(&jwt);
+            unsigned char *sig = NULL;
+            size_t n = 0;
+            assert_int_equal(md_b64url_decode(md_str_c(strrchr(tok.p, '.') + 1), &sig, &n), MD_OK);
+            assert_int_equal(n, 2 * half);
+            high += ecdsa_high_s(sig, half);
+            free(sig);
+            md_buf_free(&tok);
+        }
+        if (high != 0) fail_msg("%s: %d of 1000 signatures are high-S", md_jose_alg_name(algs[k]), high);
+    }
+    json_decref(claims);
+    md_jwk_free(p384);
+}
+
+/* An Ed25519 public key of small order verifies forgeries: with A the identity, R the
+ * identity and S = 0, [S]B = R + [k]A holds for every message.  Such keys, and
+ * non-canonical encodings (y >= p), are refused at import, whatever the route in. */
+static void test_ed25519_weak_public_keys_refused(void **state)
+{
+    fixture_t *f = *state;
+    md_err_t err = {0};
+    md_jwk_t *k = NULL;
+
+    /* The reviewer's forgery: the identity point as the key, R = identity, S = 0. */
+    int rc = md_jwk_parse(MD_STR("{\"kty\":\"OKP\",\"crv\":\"Ed25519\",\"x\":"
+                                 "\"AQAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA\",\"kid\":\"w\"}"),
+                          &k, &err);
+    expect(rc, MD_JOSE_BAD_KEY);
+    assert_null(k);
+    assert_non_null(strstr(err.msg, "small order"));
+    /* ... so the forged token has no key to verify under: it names an unknown kid. */
+    unsigned char forged_sig[64] = {1}; /* R = identity (y = 1), S = 0 */
+    md_buf_t t;
+    md_buf_init(&t);
+    signing_input(&t, "{\"alg\":\"EdDSA\",\"kid\":\"w\"}", f->claims);
+    md_buf_addc(&t, '.');
+    b64(&t, forged_sig, sizeof(forged_sig));
+    expect(verify(f, t.p), MD_JOSE_UNKNOWN_KID);
+    md_buf_free(&t);
+
+    /* Every encoding of the eight points of small order (both signs of x; a set sign
+     * bit with x = 0 is itself invalid), and every non-canonical y (p .. 2^255 - 1). */
+    static const unsigned char small_y[5][32] =
+        {
+            {0}, /* order 4 (x = +-sqrt(-1)) */
+            {1}, /* order 1: the identity */
+            {0xec, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff,
+             0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff,
+             0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0x7f}, /* order 2 */
+            {0x26, 0xe8, 0x95, 0x8f, 0xc2, 0xb2, 0x27, 0xb0, 0x45, 0xc3, 0xf4,
+             0x89, 0xf2, 0xef, 0x98, 0xf0, 0xd5, 0xdf, 0xac, 0x05, 0xd3, 0xc6,
+             0x33, 0x39, 0xb1, 0x38, 0x02, 0x88, 0x6d, 0x53, 0xfc, 0x05}, /* order 8 */
+            {0xc7, 0x17, 0x6a, 0x70, 0x3d, 0x4d, 0xd8, 0x4f, 0xba, 0x3c, 0x0b,
+             0x76, 0x0d, 0x10, 0x67, 0x0f, 0x2a, 0x20, 0x53, 0xfa, 0x2c, 0x39,
+             0xcc, 0xc6, 0x4e, 0xc7, 0xfd, 0x77, 0x92, 0xac, 0x03, 0x7a}, /* order 8 */
+        };
+    unsigned char enc[5 * 2 + 19 * 2][32];
+    size_t nenc = 0;
+    for (int i = 0; i < 5; i++)
+        for (int sign = 0; sign < 2; sign++) {
+            memcpy(enc[nenc], small_y[i], 32);
+            enc[nenc++][31] |= (unsigned char)(sign << 7);
+        }
+    for (int d = 0; d < 19; d++) /* y = p + d: 0xed..0xff, then 0xff * 30, 0x7f */
+        for (int sign = 0; sign < 2; sign++) {
+            memset(enc[nenc], 0xff, 32);
+            enc[nenc][0] = (unsigned char)(0xed + d);
+            enc[nenc++][31] = (unsigned char)(0x7f | (sign << 7));
+        }
+    assert_int_equal(nenc, sizeof(enc) / sizeof(enc[0]));
+    for (size_t i = 0; i < nenc; i++) {
+        md_buf_t j;
+        md_buf_init(&j);
+        md_buf_adds(&j, "{\"kty\":\"OKP\",\"crv\":\"Ed25519\",\"x\":\"");
+        b64(&j, enc[i], 32);
+        md_buf_adds(&j, "\"}");
+        k = NULL;
+        rc = md_jwk_parse((md_str_t){j.p, j.n}, &k, &err);
+        if (rc != MD_JOSE_BAD_KEY)
+            fail_msg("encoding %zu (%.*s): got %s, want MD_JOSE_BAD_KEY", i, (int)j.n, j.p,
+                     md_jose_err_name(rc));
+        assert_null(k);
+        /* and in a key set: the whole set fails, rather than the key being skipped */
+        md_buf_t set;
+        md_buf_init(&set);
+        md_buf_adds(&set, "{\"keys\":[");
+        md_buf_add(&set, j.p, j.n);
+        md_buf_adds(&set, "]}");
+        md_jwks_t jwks = {0};
+        size_t skipped = 0;
+        expect(md_jwks_parse((md_str_t){set.p, set.n}, &jwks, &skipped, NULL), MD_JOSE_BAD_KEY);
+        assert_int_equal(jwks.n, 0);
+        md_buf_free(&set);
+        md_buf_free(&j);
+    }
+
+    /* The control: a real Ed25519 public key still imports, and its tokens verify. */
+    control(f, f->ed_pk, "EdDSA", f->ed);
 }
 
 static void test_expired(void **state)
@@ -823,6 +1077,9 @@ int main(void)
         cmocka_unit_test(test_flipped_signature_bit),
         cmocka_unit_test(test_tampered_payload),
         cmocka_unit_test(test_ecdsa_zero_and_der_signatures),
+        cmocka_unit_test(test_ecdsa_high_s_refused),
+        cmocka_unit_test(test_our_ecdsa_signatures_are_low_s),
+        cmocka_unit_test(test_ed25519_weak_public_keys_refused),
         cmocka_unit_test(test_expired),
         cmocka_unit_test(test_not_yet_valid),
         cmocka_unit_test(test_iat_in_future),

@@ -8,9 +8,10 @@
 #
 # Covers: config check (-n) on good and bad files, refused modes, health,
 # metrics format, admin authentication, the admin token at rest, routing
-# errors, JSON validation, body and head limits, malformed framing, slow
-# clients, connection limits, SIGHUP reload (valid and invalid), graceful
-# SIGTERM, TLS 1.3, restart persistence.  Ends with `N passed, N failed`
+# errors, JSON validation, body and head limits, malformed framing (chunk
+# lines, trailers), refusals answered before the body is read, slow clients,
+# connection limits, SIGHUP reload (valid and invalid), graceful SIGTERM,
+# TLS 1.3 (and TLS clients that close at once), restart persistence.  Ends with `N passed, N failed`
 # and exits non-zero on any failure.  Every daemon started is stopped by
 # its PID on exit, whatever happens.
 set -u
@@ -308,7 +309,7 @@ raw metrics "$PORT"
 
 echo "== slow clients (header_timeout = body_timeout = ${HT}s)"
 raw slowloris "$PORT" "$HT"
-raw slowbody "$PORT" "$HT"
+raw slowbody "$PORT" "$HT" "$TOKEN"
 http GET /healthz
 check "daemon up after all bad input" [ "$code" = 200 ]
 check "daemon process alive" kill -0 "$MAIN"
@@ -349,7 +350,17 @@ if grep -q '`listen` changed; that takes effect only after a restart' "$T/main.l
 http POST /v1/admin/settings -H "$AUTH" -H "$J" --data-binary "@$T/2k"
 expect "the restored 4 KiB limit applies again" 400 bad_request
 cp "$T/main.conf.orig" "$T/main.conf"
-raw reload-inflight "$PORT" "$MAIN" "$T/main.conf" "$T/main.log"
+raw reload-inflight "$PORT" "$MAIN" "$T/main.conf" "$T/main.log" "$TOKEN"
+
+echo "== refused before the body is read (limits.max_body = 8MiB)"
+EPORT=$(free_port)
+conf "$T/early.conf" "$EPORT"
+sed -i 's/max_body: 4KiB/max_body: 8MiB/' "$T/early.conf"
+if start early "$T/early.conf" "$T/earlydata"; then
+    raw early "$EPORT" "$pid"
+    stop "$pid"
+    check "early daemon: SIGTERM exit 0" [ "$rc" = 0 ]
+fi
 
 echo "== logs"
 if "$PY" - "$T/main.log" <<'PY'; then ok "every log line is one JSON object; request lines carry request_id"; else bad "every log line is one JSON object; request lines carry request_id"; fi
@@ -436,6 +447,18 @@ if command -v openssl >/dev/null 2>&1 &&
         if grep -q 'configuration reloaded (generation 2)' "$T/tls.log"; then ok "TLS reload (certificate re-read)"; else bad "TLS reload (certificate re-read)" "$(tail -3 "$T/tls.log")"; fi
         stop "$TPID"
         check "TLS daemon: SIGTERM exit 0" [ "$rc" = 0 ]
+    fi
+    # clients that send a request and close at once: libevent stops writing to a TLS
+    # connection after EOF, so such a connection must be freed, not left waiting to write
+    LPORT=$(free_port)
+    conf "$T/tlsleak.conf" "$LPORT" "tls:
+  cert: $T/cert.pem
+  key: $T/key.pem"
+    sed -i 's/max_connections: 64/max_connections: 8/' "$T/tlsleak.conf"
+    if start tlsleak "$T/tlsleak.conf" "$T/tlsleakdata"; then
+        raw tlsleak "$LPORT" "$T/cert.pem" 20
+        stop "$pid"
+        check "TLS (max_connections 8) daemon: SIGTERM exit 0" [ "$rc" = 0 ]
     fi
 else
     echo "skip TLS: no openssl command"

@@ -2,7 +2,12 @@
 //
 //   node cross.mjs gen DIR NOW ISS AUD        keys and tokens made by jose, in DIR:
 //        jose-jwks.json, jwk-ALG.json, token-ALG.txt for ES256 ES384 EdDSA RS256 PS256,
+//        token-ALG-high.txt for ES256 ES384 (the same token in its high-S form),
 //        and refusal cases token-{expired,wrong-aud,none,hs256-pubkey,tampered}.txt
+//
+// jose, like most signers, leaves an ECDSA signature's s as it comes: high (s > n/2) half
+// the time.  mandate accepts only the low-S form unless told otherwise (no malleable
+// tokens), so the ECDSA tokens are written in both forms, each checked for what it is.
 //   node cross.mjs verify JWKS TOKEN NOW ISS AUD TYP
 //        jwtVerify with jose; prints the payload (exit 0) or the error code (exit 1)
 //   node cross.mjs thumbprint JWK.json        jose's RFC 7638 thumbprint
@@ -15,6 +20,22 @@ import {
 } from 'jose';
 
 const ALGS = ['ES256', 'ES384', 'EdDSA', 'RS256', 'PS256'];
+// the orders n of P-256 and P-384
+const ORDER = {
+  ES256: 0xffffffff00000000ffffffffffffffffbce6faada7179e84f3b9cac2fc632551n,
+  ES384: 0xffffffffffffffffffffffffffffffffffffffffffffffffc7634d81f4372ddf581a0db248b0a77aecec196accc52973n,
+};
+
+// The token with its ECDSA signature in the low-S (high = false) or high-S form: s or n - s.
+function ecdsaForm(token, alg, high) {
+  const [h, p, sig] = token.split('.');
+  const raw = Buffer.from(sig, 'base64url');
+  const half = raw.length / 2, n = ORDER[alg];
+  let s = BigInt(`0x${raw.subarray(half).toString('hex')}`);
+  if ((s > n / 2n) !== high) s = n - s;
+  Buffer.from(s.toString(16).padStart(2 * half, '0'), 'hex').copy(raw, half);
+  return `${h}.${p}.${raw.toString('base64url')}`;
+}
 const [cmd, ...args] = process.argv.slice(2);
 
 async function gen(dir, now, iss, aud) {
@@ -32,17 +53,24 @@ async function gen(dir, now, iss, aud) {
       .setProtectedHeader({ alg, kid: jwk.kid, typ: 'at+jwt' })
       .setIssuer(iss).setAudience(aud).setIssuedAt(now).setExpirationTime(now + 300)
       .sign(privateKey);
-    writeFileSync(join(dir, `token-${alg}.txt`), token);
+    if (ORDER[alg]) {
+      writeFileSync(join(dir, `token-${alg}.txt`), ecdsaForm(token, alg, false));
+      writeFileSync(join(dir, `token-${alg}-high.txt`), ecdsaForm(token, alg, true));
+    } else {
+      writeFileSync(join(dir, `token-${alg}.txt`), token);
+    }
     if (alg === 'ES256') es256 = { publicKey, privateKey, kid: jwk.kid };
   }
   writeFileSync(join(dir, 'jose-jwks.json'), JSON.stringify({ keys }));
 
   const hdr = { alg: 'ES256', kid: es256.kid, typ: 'at+jwt' };
   const write = (name, token) => writeFileSync(join(dir, `token-${name}.txt`), token);
-  write('expired', await new SignJWT({ sub: 'a' }).setProtectedHeader(hdr).setIssuer(iss).setAudience(aud)
-    .setIssuedAt(now - 3600).setExpirationTime(now - 120).sign(es256.privateKey));
-  write('wrong-aud', await new SignJWT({ sub: 'a' }).setProtectedHeader(hdr).setIssuer(iss)
-    .setAudience('someone-else').setIssuedAt(now).setExpirationTime(now + 300).sign(es256.privateKey));
+  // ES256 tokens in their low-S form, so that each is refused for the reason it was made for
+  const low = (token) => ecdsaForm(token, 'ES256', false);
+  write('expired', low(await new SignJWT({ sub: 'a' }).setProtectedHeader(hdr).setIssuer(iss).setAudience(aud)
+    .setIssuedAt(now - 3600).setExpirationTime(now - 120).sign(es256.privateKey)));
+  write('wrong-aud', low(await new SignJWT({ sub: 'a' }).setProtectedHeader(hdr).setIssuer(iss)
+    .setAudience('someone-else').setIssuedAt(now).setExpirationTime(now + 300).sign(es256.privateKey)));
   write('none', new UnsecuredJWT({ sub: 'a' }).setIssuer(iss).setAudience(aud).setIssuedAt(now)
     .setExpirationTime(now + 300).encode());
   // Key confusion: HMAC keyed with the published ES256 public key (SPKI PEM).

@@ -7,7 +7,7 @@
  *   jose_tool jwks KEY.pem...                   public JWKS of the keys (kid = thumbprint)
  *   jose_tool thumbprint JWK.json               RFC 7638 thumbprint of a JWK
  *   jose_tool sign KEY.pem ALG CLAIMS.json [TYP]  a signed JWT
- *   jose_tool verify JWKS.json TOKEN --now N [--iss I] [--aud A] [--typ T]
+ *   jose_tool verify JWKS.json TOKEN --now N [--iss I] [--aud A] [--typ T] [--allow-high-s]
  *                                               verified claims as JSON, or the refusal's
  *                                               name (MD_JOSE_...) and exit status 1
  * Exit status: 0 success, 1 refusal or error, 2 usage.
@@ -154,6 +154,11 @@ static int cmd_verify(int argc, char **argv)
     if (argc < 2) return usage();
     md_jwt_verify_opts_t o = {.skew = MD_JWT_MAX_SKEW};
     for (int i = 2; i < argc; i += 2) {
+        if (strcmp(argv[i], "--allow-high-s") == 0) {
+            o.allow_high_s = true;
+            i--;
+            continue;
+        }
         if (i + 1 >= argc) return usage();
         if (strcmp(argv[i], "--now") == 0)
             o.now = strtoll(argv[i + 1], NULL, 10);

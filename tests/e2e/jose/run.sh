@@ -1,7 +1,8 @@
 #!/bin/sh
 # Cross-check of src/token/ with the npm `jose` library, in both directions:
 #   1. jose signs (ES256, ES384, EdDSA, RS256, PS256); our jose_tool verifies;
-#      tokens jose makes that must be refused are refused for the right reason;
+#      tokens jose makes that must be refused are refused for the right reason
+#      (an ECDSA signature in its high-S form too, unless allowed);
 #   2. jose_tool signs (ES256, EdDSA); jose's jwtVerify accepts them against
 #      our published JWKS, and refuses them tampered or for another audience;
 #   3. RFC 7638 thumbprints agree (jose's calculateJwkThumbprint vs ours).
@@ -54,6 +55,13 @@ $NODE gen "$T" "$NOW" "$ISS" "$AUD" || { echo "jose could not generate"; echo "0
 for alg in ES256 ES384 EdDSA RS256 PS256; do
     expect "jose $alg -> mandate verify" 0 '"sub":"spiffe://td/agent/x"' \
         "$TOOL" verify "$T/jose-jwks.json" "$(cat "$T/token-$alg.txt")" --now "$NOW" --iss "$ISS" --aud "$AUD" --typ at+jwt
+done
+# ECDSA: jose does not normalise s; mandate takes the high-S form only when told to
+for alg in ES256 ES384; do
+    expect "jose $alg, high-S form -> mandate refuses" 1 MD_JOSE_BAD_SIGNATURE \
+        "$TOOL" verify "$T/jose-jwks.json" "$(cat "$T/token-$alg-high.txt")" --now "$NOW" --iss "$ISS" --aud "$AUD" --typ at+jwt
+    expect "jose $alg, high-S form -> mandate verify with allow_high_s" 0 '"sub":"spiffe://td/agent/x"' \
+        "$TOOL" verify "$T/jose-jwks.json" "$(cat "$T/token-$alg-high.txt")" --now "$NOW" --iss "$ISS" --aud "$AUD" --typ at+jwt --allow-high-s
 done
 expect "jose ES256 -> mandate refuses another audience" 1 MD_JOSE_BAD_AUDIENCE \
     "$TOOL" verify "$T/jose-jwks.json" "$(cat "$T/token-ES256.txt")" --now "$NOW" --iss "$ISS" --aud elsewhere

@@ -1,0 +1,109 @@
+/*
+ * client.h: how `mandate` talks to mandated — a small blocking HTTP/1.1
+ * client over one TCP connection per request (Connection: close), with TLS
+ * and certificate verification when the address is https://.
+ *
+ * Where and as whom:
+ *   address     --addr, else $MANDATE_ADDR, else http://127.0.0.1:7744.
+ *               http://HOST[:PORT] or https://HOST[:PORT] (HOST a name, an
+ *               IPv4 address or [IPv6]); a bare HOST:PORT means http://.
+ *               Nothing may follow the port (no path).
+ *   token       --token-file, else $MANDATE_TOKEN_FILE: the file's first line
+ *               is sent as `Authorization: Bearer`.  A file with any
+ *               permission bit for group or others is refused, as mandated
+ *               refuses its own secrets (chmod 600 FILE).
+ *   CA          --cacert, else $MANDATE_CACERT: PEM certificates to trust for
+ *               https:// (default: the system's trust store).  The server's
+ *               certificate must verify and match the host (name or IP).
+ *
+ * Exit codes every client command uses (MD_EXIT_*): 0 done, 1 usage or
+ * input error (nothing sent), 3 the server refused the request (4xx),
+ * 4 server error (5xx) or no answer (connection, TLS, timeout).
+ */
+#ifndef MD_CMD_CLIENT_H
+#define MD_CMD_CLIENT_H
+
+#include <stdbool.h>
+#include <stddef.h>
+
+#include <openssl/ssl.h>
+
+#include "core/core.h"
+
+enum {
+    MD_EXIT_OK = 0,
+    MD_EXIT_USAGE = 1,
+    MD_EXIT_REFUSED = 3,
+    MD_EXIT_SERVER = 4,
+};
+
+#define MD_CLIENT_DEFAULT_ADDR "http://127.0.0.1:7744"
+#define MD_CLIENT_RESPONSE_MAX (64u << 20)
+#define MD_CLIENT_TOKEN_MAX 4096
+
+/* A parsed address. */
+typedef struct md_client_addr {
+    bool tls;
+    char host[256]; /* without brackets for IPv6 */
+    char port[8];
+    bool ipv6; /* host is an IPv6 literal (written in brackets) */
+} md_client_addr_t;
+
+/* Parse an address (see above).  MD_OK or MD_EINVAL with err set. */
+int md_client_addr_parse(const char *s, md_client_addr_t *out, md_err_t *err) MD_WUR;
+
+/* A response as received. */
+typedef struct md_client_resp {
+    int status;
+    char content_type[128];
+    md_buf_t body; /* owned: the decoded body (chunked framing removed) */
+} md_client_resp_t;
+
+void md_client_resp_init(md_client_resp_t *r);
+void md_client_resp_free(md_client_resp_t *r);
+
+/*
+ * Parse a whole HTTP/1.1 response (status line, headers, body framed by
+ * Content-Length, chunked encoding, or the end of the data).  *complete is
+ * false when more data is needed.  MD_OK (check *complete), MD_EINVAL for a
+ * malformed response, MD_ENOMEM.
+ */
+int md_client_parse_response(const char *data, size_t n, bool eof, md_client_resp_t *out, bool *complete,
+                             md_err_t *err) MD_WUR;
+
+typedef struct md_client {
+    md_client_addr_t addr;
+    char *token;      /* owned, wiped on free; NULL: no Authorization header */
+    SSL_CTX *tls;     /* owned when addr.tls */
+    int timeout_ms;   /* connect, and each read or write */
+    char origin[300]; /* "http://host:port" for messages */
+} md_client_t;
+
+typedef struct md_client_opts {
+    const char *addr;       /* NULL: $MANDATE_ADDR or the default */
+    const char *token_file; /* NULL: $MANDATE_TOKEN_FILE */
+    const char *cacert;     /* NULL: $MANDATE_CACERT or the system's */
+    bool need_token;        /* a token is required (admin commands) */
+} md_client_opts_t;
+
+/* Resolve the options and the environment; read the token.  MD_OK, or
+ * MD_EINVAL (usage/input: bad address, no or unsafe token file) with err set. */
+int md_client_init(md_client_t *c, const md_client_opts_t *opts, md_err_t *err) MD_WUR;
+void md_client_free(md_client_t *c);
+
+/* Read a token file (first line; refused when group/others may access it). *out is malloc'd;
+ * wipe and free it with md_client_secret_free. */
+int md_client_read_token(const char *path, char **out, md_err_t *err) MD_WUR;
+void md_client_secret_free(char *s);
+
+/*
+ * One request: body (may be NULL) is sent as application/json.  On MD_OK an
+ * answer arrived (any status; see resp).  MD_EIO: no answer (err says why).
+ */
+int md_client_request(md_client_t *c, const char *method, const char *path, const char *body, size_t n,
+                      md_client_resp_t *resp, md_err_t *err) MD_WUR;
+
+/* Append s percent-encoded as one path segment (everything but A-Z a-z 0-9 - . _ ~). */
+void md_client_path_segment(md_buf_t *b, const char *s);
+
+#endif
