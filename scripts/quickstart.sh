@@ -3,7 +3,8 @@
 # the embedded SQLite store, and run a short scripted agent story.
 #
 #   1. mandated starts on 127.0.0.1:7744 (examples/quickstart/mandate.conf),
-#      data under build/quickstart/data; health and admin status are checked.
+#      data under build/quickstart/data; health and admin status are checked,
+#      an agent is registered with the CLI and the signing keys are shown.
 #   2. The story: an agent task (Task::"t-1", acting for alice) makes tool
 #      calls; each is decided by the Cedar policies in examples/quickstart
 #      (mandate cedar authorize), showing the decision, reasons and errors.
@@ -39,6 +40,18 @@ echo "mandated (pid $pid) serving on $url"
 echo "  GET /healthz           $(curl -fsS "$url/healthz")"
 echo "  GET /v1/admin/status   $(curl -fsS -H "Authorization: Bearer $(cat "$run/data/admin.token")" "$url/v1/admin/status")"
 echo "  without the token:     $(curl -sS -o /dev/null -w '%{http_code}' "$url/v1/admin/status")"
+echo
+
+export MANDATE_ADDR=$url MANDATE_TOKEN_FILE="$run/data/admin.token"
+echo "register the triage agent (only its binary, under this uid, may ever attest as it):"
+build/mandate agent register --spiffe-id spiffe://example.org/agent/triage \
+    --selector "unix:uid:$(id -u)" --selector "unix:sha256:$(sha256sum build/mandate | cut -d' ' -f1)" \
+    --owner alice@example.org --env prod --max-scope tickets:read,tickets:write,billing:refund | sed 's/^/  /'
+echo "registered agents:"
+build/mandate agent list | sed 's/^/  /'
+echo "the signing keys published at $url/.well-known/jwks.json:"
+curl -fsS "$url/.well-known/jwks.json" | sed 's/^/  /'
+echo
 echo
 
 echo "the story: an agent task (Task::\"t-1\", on behalf of alice) calls tools"
