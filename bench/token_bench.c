@@ -35,8 +35,8 @@ static json_t *svid_claims(long i, int64_t now)
 {
     char jti[32];
     snprintf(jti, sizeof(jti), "svid-%ld", i);
-    return json_pack("{s:s,s:s,s:I,s:I,s:s}", "sub", "spiffe://example.org/agent/triage", "aud", "mandate", "iat",
-                     (json_int_t)now, "exp", (json_int_t)(now + 300), "jti", jti);
+    return json_pack("{s:s,s:s,s:I,s:I,s:s}", "sub", "spiffe://example.org/agent/triage", "aud", "mandate",
+                     "iat", (json_int_t)now, "exp", (json_int_t)(now + 300), "jti", jti);
 }
 
 int main(int argc, char **argv)
@@ -110,11 +110,13 @@ int main(int argc, char **argv)
         lat[r] = (now_s() - a) * 1e9 / BATCH;
     }
     qsort(lat, ROUNDS, sizeof(double), cmp_double);
-    printf("mandate_token mint_per_s=%.0f verify_per_s=%.0f cached_verify_p50_ns=%.0f cached_verify_p99_ns=%.0f "
-           "cache_misses=%ld token_bytes=%zu\n",
-           mint_rate, verify_rate, lat[ROUNDS / 2], lat[ROUNDS * 99 / 100], misses, toks[0].n);
+    printf(
+        "mandate_token mint_per_s=%.0f verify_per_s=%.0f cached_verify_p50_ns=%.0f cached_verify_p99_ns=%.0f "
+        "cache_misses=%ld token_bytes=%zu\n",
+        mint_rate, verify_rate, lat[ROUNDS / 2], lat[ROUNDS * 99 / 100], misses, toks[0].n);
     md_tcache_free(cache);
-    for (long i = 0; i < KEEP; i++) md_buf_free(&toks[i]);
+    for (long i = 0; i < KEEP; i++)
+        md_buf_free(&toks[i]);
     free(toks);
     free(lat);
     md_jwk_free(key);
