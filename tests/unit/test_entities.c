@@ -23,46 +23,7 @@
 
 /* ------------------------------------------------------------ helpers */
 
-/* Everything a test allocates through the helpers is registered here and
- * released by the per-test teardown, so an assertion that fails (and longjmps
- * out of the test) leaks nothing under the sanitizers. */
-typedef void (*free_fn)(void *);
-static struct {
-    void *p;
-    free_fn fn;
-} held[256];
-static int nheld;
-
-static void *keep(void *p, free_fn fn)
-{
-    assert_true(nheld < (int)(sizeof(held) / sizeof(held[0])));
-    held[nheld].p = p;
-    held[nheld].fn = fn;
-    nheld++;
-    return p;
-}
-
-static void drop(void *p)
-{
-    for (int i = nheld - 1; i >= 0; i--)
-        if (held[i].p == p) {
-            free_fn fn = held[i].fn;
-            memmove(&held[i], &held[i + 1], (size_t)(nheld - i - 1) * sizeof(held[0]));
-            nheld--;
-            fn(p);
-            return;
-        }
-    fail_msg("drop() of a pointer that is not held");
-}
-
-static int drop_all(void **state)
-{
-    while (nheld > 0) {
-        nheld--;
-        held[nheld].fn(held[nheld].p);
-    }
-    return 0;
-}
+#include "held.h"
 
 static void free_es(void *p)
 {
