@@ -260,14 +260,63 @@ static void sqlite_close(void *h)
 }
 
 /* Create the file 0600 (or check the existing one is private) before SQLite opens it. */
+/*
+ * Every directory above the store must be safe from other users: owned by
+ * root or by us, and not writable by group or others unless sticky (then
+ * others cannot rename or replace our entries).  Otherwise someone could
+ * swap the database file between our checks and SQLite's own open by path.
+ */
+static int check_dirs(const char *path, md_err_t *err)
+{
+    char dir[4096];
+    struct stat st;
+    uid_t me = geteuid();
+    if (strlen(path) >= sizeof(dir)) return md_err_set(err, MD_EINVAL, "store: path is too long");
+    if (path[0] != '/') {
+        if (getcwd(dir, sizeof(dir)) == NULL)
+            return md_err_set(err, MD_EIO, "store: getcwd: %s", strerror(errno));
+        if (strlen(dir) + 1 + strlen(path) >= sizeof(dir))
+            return md_err_set(err, MD_EINVAL, "store: path is too long");
+        strcat(dir, "/");
+        strcat(dir, path);
+    } else {
+        strcpy(dir, path);
+    }
+    char *slash = strrchr(dir, '/');
+    if (slash == NULL) return MD_OK;
+    *slash = '\0';
+    for (;;) {
+        const char *d = dir[0] ? dir : "/";
+        if (stat(d, &st) != 0) return md_err_set(err, MD_EIO, "store: %s: %s", d, strerror(errno));
+        if (!S_ISDIR(st.st_mode)) return md_err_set(err, MD_EINVAL, "store: %s: not a directory", d);
+        if (st.st_uid != 0 && st.st_uid != me)
+            return md_err_set(err, MD_EINVAL,
+                              "store: %s: owned by uid %u, not by us or root: refusing the store below it", d,
+                              (unsigned)st.st_uid);
+        if ((st.st_mode & (S_IWGRP | S_IWOTH)) && !(st.st_mode & S_ISVTX))
+            return md_err_set(
+                err, MD_EINVAL,
+                "store: %s: writable by group or others: refusing the store below it (chmod go-w %s)", d, d);
+        if (dir[0] == '\0') break;
+        slash = strrchr(dir, '/');
+        if (slash == NULL) break;
+        *slash = '\0';
+    }
+    return MD_OK;
+}
+
 static int precreate(const char *path, md_err_t *err)
 {
     struct stat st;
+    int rc = check_dirs(path, err);
+    if (rc != MD_OK) return rc;
     int fd = open(path, O_RDWR | O_CREAT | O_NOFOLLOW | O_CLOEXEC | O_NOCTTY, 0600);
     if (fd < 0) return md_err_set(err, MD_EIO, "store: %s: %s", path, strerror(errno));
-    int rc = MD_OK;
     if (fstat(fd, &st) != 0 || !S_ISREG(st.st_mode))
         rc = md_err_set(err, MD_EIO, "store: %s: not a regular file", path);
+    else if (st.st_uid != geteuid())
+        rc = md_err_set(err, MD_EINVAL, "store: %s: owned by uid %u, not by us (uid %u): refusing to use it",
+                        path, (unsigned)st.st_uid, (unsigned)geteuid());
     else if (st.st_mode & (S_IRWXG | S_IRWXO))
         rc = md_err_set(
             err, MD_EINVAL,

@@ -280,6 +280,41 @@ static void test_refuses_garbage_and_open_files(void **state)
     assert_int_not_equal(access(target, F_OK), 0);
 }
 
+/* Review finding: a database planted by another user, or one in a directory
+ * others can write to, must never be opened (its admin row would be trusted). */
+static void test_refuses_unsafe_dirs(void **state)
+{
+    md_err_t err = {0};
+    char sub[160];
+    snprintf(sub, sizeof(sub), "%s/open", dir);
+    assert_int_equal(mkdir(sub, 0700), 0);
+    assert_int_equal(chmod(sub, 0777), 0); /* writable by all, not sticky */
+    md_store_opts_t o = {MD_STORE_SQLITE, NULL, 1000};
+    char path[200];
+    snprintf(path, sizeof(path), "%s/mandate.db", sub);
+    o.path = path;
+    md_store_t *st = NULL;
+    assert_int_equal(md_store_open(&o, &st, &err), MD_EINVAL);
+    assert_null(st);
+    assert_non_null(strstr(err.msg, "writable by group or others"));
+    assert_int_not_equal(access(path, F_OK), 0); /* nothing was created there */
+    /* sticky (like /tmp): others cannot replace our entries, so it is accepted */
+    assert_int_equal(chmod(sub, 01777), 0);
+    md_err_clear(&err);
+    assert_int_equal(md_store_open(&o, &st, &err), MD_OK);
+    md_store_close(st);
+}
+
+static void test_refuses_file_of_another_user(void **state)
+{
+    if (geteuid() != 0) skip(); /* needs root to give the file away; reported as skipped */
+    md_store_close(open_ok());
+    assert_int_equal(chown(dbpath, 65534, 65534), 0);
+    md_err_t err = {0};
+    assert_int_equal(open_err(&err), MD_EINVAL);
+    assert_non_null(strstr(err.msg, "not by us"));
+}
+
 static void test_backends(void **state)
 {
     md_store_opts_t o = {MD_STORE_POSTGRES, "postgres://x", 0};
@@ -337,6 +372,8 @@ int main(void)
         T(test_refuses_newer_schema),
         T(test_refuses_foreign_database),
         T(test_refuses_garbage_and_open_files),
+        T(test_refuses_unsafe_dirs),
+        T(test_refuses_file_of_another_user),
         T(test_backends),
         T(test_two_connections),
     };
