@@ -32,31 +32,7 @@ fi
 [ -x "$D" ] || { echo "no $D: build it first (make BUILD=${1:-build})"; exit 1; }
 
 T=$(mktemp -d /tmp/mandate-e2e-daemon.XXXXXX)
-pids=""
-cleanup() {
-    for p in $pids; do kill -TERM "$p" 2>/dev/null; done
-    sleep 0.2
-    for p in $pids; do kill -KILL "$p" 2>/dev/null; done
-    rm -rf "$T"
-}
-trap cleanup EXIT
-trap 'exit 130' INT TERM
-
-pass=0
-fail=0
-ok() { pass=$((pass + 1)); echo "ok   $1"; }
-bad() {
-    fail=$((fail + 1))
-    echo "FAIL $1"
-    shift
-    for line in "$@"; do printf '%s\n' "$line" | head -c 2000 | sed 's/^/     /'; echo; done
-}
-# check NAME CMD...: passes when CMD succeeds
-check() {
-    name=$1
-    shift
-    if "$@"; then ok "$name"; else bad "$name"; fi
-}
+. "$top/tests/e2e/lib.sh"
 # raw SUBCOMMAND ARGS...: run rawhttp.py, count its ok/FAIL lines
 raw() {
     out=$(timeout 60 "$PY" "$RAW" "$@" 2>&1)

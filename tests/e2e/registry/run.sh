@@ -31,30 +31,7 @@ command -v curl >/dev/null 2>&1 || { echo "curl is required"; exit 1; }
 [ -x "$D" ] && [ -x "$M" ] || { echo "no $D or $M: build them first (make BUILD=${1:-build})"; exit 1; }
 
 T=$(mktemp -d /tmp/mandate-e2e-registry.XXXXXX)
-pids=""
-cleanup() {
-    for p in $pids; do kill -TERM "$p" 2>/dev/null; done
-    sleep 0.2
-    for p in $pids; do kill -KILL "$p" 2>/dev/null; done
-    rm -rf "$T"
-}
-trap cleanup EXIT
-trap 'exit 130' INT TERM
-
-pass=0
-fail=0
-ok() { pass=$((pass + 1)); echo "ok   $1"; }
-bad() {
-    fail=$((fail + 1))
-    echo "FAIL $1"
-    shift
-    for line in "$@"; do printf '%s\n' "$line" | head -c 3000 | sed 's/^/     /'; echo; done
-}
-check() {
-    name=$1
-    shift
-    if "$@"; then ok "$name"; else bad "$name"; fi
-}
+. "$top/tests/e2e/lib.sh"
 has() { printf '%s' "$1" | grep -q -- "$2"; }
 
 free_port() {

@@ -1,0 +1,31 @@
+# lib.sh: what the e2e shell suites share (sourced, not run).
+#
+# Before sourcing, set T to the suite's scratch folder.  Then:
+#   pids="$pids $!"    after starting a server, so cleanup() stops it
+#   ok NAME / bad NAME [DETAIL...] / check NAME CMD...   count results
+# The suite ends with: echo "$pass passed, $fail failed"; [ "$fail" = 0 ]
+pids=""
+cleanup() {
+    for p in $pids; do kill -TERM "$p" 2>/dev/null; done
+    sleep 0.2
+    for p in $pids; do kill -KILL "$p" 2>/dev/null; done
+    rm -rf "$T"
+}
+trap cleanup EXIT
+trap 'exit 130' INT TERM
+
+pass=0
+fail=0
+ok() { pass=$((pass + 1)); echo "ok   $1"; }
+bad() {
+    fail=$((fail + 1))
+    echo "FAIL $1"
+    shift
+    for line in "$@"; do printf '%s\n' "$line" | head -c 3000 | sed 's/^/     /'; echo; done
+}
+# check NAME CMD...: passes when CMD succeeds
+check() {
+    name=$1
+    shift
+    if "$@"; then ok "$name"; else bad "$name"; fi
+}
