@@ -9,7 +9,10 @@
 #ifndef MD_TESTS_HELD_H
 #define MD_TESTS_HELD_H
 
+#include <stdlib.h>
 #include <string.h>
+
+#include "core/core.h"
 
 typedef void (*free_fn)(void *);
 static struct {
@@ -48,6 +51,21 @@ __attribute__((unused)) static int drop_all(void **state)
         held[nheld].fn(held[nheld].p);
     }
     return 0;
+}
+
+static void arena_destroy(void *p)
+{
+    md_arena_free(p);
+    free(p);
+}
+
+/* A heap arena, held until drop() or the teardown. */
+__attribute__((unused)) static md_arena_t *new_arena(size_t chunk)
+{
+    md_arena_t *a = malloc(sizeof(*a));
+    assert_non_null(a);
+    md_arena_init(a, chunk);
+    return keep(a, arena_destroy);
 }
 
 #endif

@@ -36,21 +36,6 @@ static void free_es(void *p)
 
 #define NAME "t.cedar"
 
-static void arena_destroy(void *p)
-{
-    md_arena_free(p);
-    free(p);
-}
-
-/* A heap arena, held until drop() or the teardown. */
-static md_arena_t *new_arena(size_t chunk)
-{
-    md_arena_t *a = malloc(sizeof(*a));
-    assert_non_null(a);
-    md_arena_init(a, chunk);
-    return keep(a, arena_destroy);
-}
-
 static md_policyset_t *pset_at(const char *text, const char *file, int line)
 {
     md_policyset_t *ps = NULL;

@@ -37,21 +37,6 @@ static void free_schema(void *p)
 
 #define NAME "t.cedar"
 
-static void arena_destroy(void *p)
-{
-    md_arena_free(p);
-    free(p);
-}
-
-/* A heap arena, held until drop() or the teardown. */
-static md_arena_t *new_arena(size_t chunk)
-{
-    md_arena_t *a = malloc(sizeof(*a));
-    assert_non_null(a);
-    md_arena_init(a, chunk);
-    return keep(a, arena_destroy);
-}
-
 static md_uid_t mkuid(const char *type, const char *id)
 {
     md_uid_t u = {md_str_c(type), md_str_c(id), 0};

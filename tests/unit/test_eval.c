@@ -99,21 +99,6 @@ static void free_ps(void *p)
 
 #define NAME "t.cedar"
 
-static void arena_destroy(void *p)
-{
-    md_arena_free(p);
-    free(p);
-}
-
-/* A heap arena, held until drop() or the teardown. */
-static md_arena_t *new_arena(size_t chunk)
-{
-    md_arena_t *a = malloc(sizeof(*a));
-    assert_non_null(a);
-    md_arena_init(a, chunk);
-    return keep(a, arena_destroy);
-}
-
 typedef struct result {
     md_eval_error_t kind;
     char text[8192]; /* the value in Cedar syntax, or the error message */
