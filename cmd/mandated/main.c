@@ -103,7 +103,7 @@ int main(int argc, char **argv)
     if (check) {
         /* build the snapshot too, so TLS files are loaded and matched */
         md_snapshot_t *snap = NULL;
-        if (md_snapshot_build(cfg, 0, &snap, &diag) != MD_OK) {
+        if (md_snapshot_build(cfg, 0, NULL, &snap, &diag) != MD_OK) {
             cfg = NULL;
             print_diag(&diag);
             goto out;

@@ -18,6 +18,7 @@
 #include <stdlib.h>
 #include <strings.h>
 #include <sys/stat.h>
+#include <sys/un.h>
 #include <unistd.h>
 
 #include <libfyaml.h>
@@ -925,6 +926,21 @@ static int validate_whole_seconds(const md_conf_directive_t *d, const void *fiel
 }
 
 /* issuer: "http(s)://host[:port]", nothing after (no path, query, fragment or userinfo). */
+/* A SPIFFE trust domain name: 1..255 of [a-z0-9._-] (the SPIFFE ID spec's set; no upper case). */
+static int validate_trust_domain(const md_conf_directive_t *d, const void *field, char *msg, size_t msgsz)
+{
+    const char *s = *(const char *const *)field;
+    size_t n = strlen(s);
+    if (n == 0 || n > 255 || strspn(s, "abcdefghijklmnopqrstuvwxyz0123456789.-_") != n) {
+        snprintf(msg, msgsz,
+                 "`%.300s` is not a SPIFFE trust domain: 1 to 255 lowercase letters, digits, '.', '-' or '_' "
+                 "(e.g. example.org)",
+                 s);
+        return -1;
+    }
+    return 0;
+}
+
 static int validate_issuer(const md_conf_directive_t *d, const void *field, char *msg, size_t msgsz)
 {
     const char *s = *(const char *const *)field, *h;
@@ -1034,6 +1050,7 @@ static const md_conf_directive_t directives[] = {
      MD_CONF_RESTART},
     {"store.path", MD_CONF_PATH, OFF(store_path), NULL, 0, 0, NULL, NULL, MD_CONF_RESTART},
     {"issuer", MD_CONF_STRING, OFF(issuer), NULL, 0, 0, NULL, validate_issuer, MD_CONF_RESTART},
+    {"trust_domain", MD_CONF_STRING, OFF(trust_domain), NULL, 0, 0, NULL, validate_trust_domain, 0},
     {"keys.algorithm", MD_CONF_ENUM, OFF(keys_algorithm), "ES256", 0, 0, keys_algorithms, NULL, 0},
     {"keys.rotation_period", MD_CONF_DURATION, OFF(keys_rotation_period), "24h", 6000, 366 * 24 * MS_HOUR,
      NULL, validate_whole_seconds, 0},
@@ -1042,6 +1059,9 @@ static const md_conf_directive_t directives[] = {
     {"keys.max_token_lifetime", MD_CONF_DURATION, OFF(keys_max_token_lifetime), NULL, 1000,
      366 * 24 * MS_HOUR, NULL, validate_whole_seconds, 0},
     {"keys.kek_file", MD_CONF_PATH, OFF(keys_kek_file), NULL, 0, 0, NULL, NULL, MD_CONF_RESTART},
+    {"workload.socket", MD_CONF_PATH, OFF(workload_socket), NULL, 0, 0, NULL, NULL, MD_CONF_RESTART},
+    {"workload.threads", MD_CONF_INT, OFF(workload_threads), "4", 1, 64, NULL, NULL, MD_CONF_RESTART},
+    {"workload.max_pending", MD_CONF_INT, OFF(workload_max_pending), "256", 1, 100000, NULL, NULL, 0},
     {"federation.issuers", MD_CONF_SECTIONS, OFF(fed_issuers), NULL, 0, sizeof(md_config_oidc_issuer_t), NULL,
      NULL, 0},
     {"federation.issuers[].issuer", MD_CONF_STRING, ISS_OFF(issuer), NULL, 0, 0, NULL, validate_fed_url,
@@ -1166,6 +1186,30 @@ static int finish_keys(md_config_t *cfg, md_conf_diag_t *diag)
     return MD_OK;
 }
 
+/* workload.*: the socket's default path, and a path that fits a sockaddr_un. */
+static int finish_workload(md_config_t *cfg, md_conf_diag_t *diag)
+{
+    struct sockaddr_un sun;
+
+    if (cfg->workload_socket == NULL && cfg->data_dir != NULL) {
+        size_t dl = strlen(cfg->data_dir);
+        char *p = md_arena_alloc(&cfg->arena, dl + sizeof("/agent.sock"));
+        if (p == NULL) return MD_ENOMEM;
+        memcpy(p, cfg->data_dir, dl);
+        memcpy(p + dl, "/agent.sock", sizeof("/agent.sock"));
+        cfg->workload_socket = p;
+    }
+    if (cfg->workload_socket != NULL && strlen(cfg->workload_socket) >= sizeof(sun.sun_path))
+        md_conf_diag_add(
+            diag, cfg->file, md_config_line(cfg, "workload.socket"), "workload.socket",
+            "`%s` is %zu bytes long: a Unix socket path has at most %zu%s", cfg->workload_socket,
+            strlen(cfg->workload_socket), sizeof(sun.sun_path) - 1,
+            md_config_line(cfg, "workload.socket") == 0
+                ? " (it defaults to <data_dir>/agent.sock: set workload.socket to a shorter path)"
+                : "");
+    return MD_OK;
+}
+
 /* federation.*: one source of keys per issuer, issuers unique, cache bounds in order. */
 static void finish_federation(md_config_t *cfg, md_conf_diag_t *diag)
 {
@@ -1236,6 +1280,7 @@ static int finish(md_config_t *cfg, const md_config_overrides_t *ov, md_conf_dia
         cfg->store_path = p;
     }
     if (finish_keys(cfg, diag) != MD_OK) return MD_ENOMEM;
+    if (finish_workload(cfg, diag) != MD_OK) return MD_ENOMEM;
     finish_federation(cfg, diag);
     return diag->count + diag->dropped > before ? MD_EINVAL : MD_OK;
 }

@@ -177,11 +177,16 @@ typedef struct md_config {
     const char *store_path;  /* absolute; default <data_dir>/mandate.db */
     /* our signing keys and the issuer they speak for (src/keys/) */
     const char *issuer;              /* "http(s)://host[:port]", or NULL: see md_snapshot_t.issuer */
+    const char *trust_domain;        /* SPIFFE trust domain every SVID we issue is in; NULL: not checked */
     int keys_algorithm;              /* MD_KEYS_ALG_*: what new signing keys are */
     int64_t keys_rotation_period;    /* ms (whole seconds): how long a key signs */
     int64_t keys_overlap;            /* ms: a next key is published this long before it signs */
     int64_t keys_max_token_lifetime; /* ms: the longest lifetime of a token we sign */
     const char *keys_kek_file;       /* absolute; default <data_dir>/kek */
+    /* the Workload API (src/server/workload.c) */
+    const char *workload_socket;  /* absolute; default <data_dir>/agent.sock */
+    int64_t workload_threads;     /* attestation threads (hashing executables blocks) */
+    int64_t workload_max_pending; /* attestations queued or running at once; beyond: 503 */
     /* federation: external OIDC issuers whose tokens are exchanged for ours (src/identity/oidc.h) */
     md_conf_sections_t fed_issuers; /* of md_config_oidc_issuer_t */
     int64_t fed_fetch_timeout;      /* ms: one fetch of an issuer's keys (discovery and JWKS), start to end */

@@ -25,6 +25,7 @@
 
 #include "core/log.h"
 #include "identity/registry.h"
+#include "identity/spiffe.h"
 
 static void store_failed(md_http_req_t *req, int rc, const md_err_t *err)
 {
@@ -177,6 +178,16 @@ static bool begin(md_http_req_t *req)
 }
 
 /* Commit; on failure roll back and answer. */
+/* With `trust_domain` set, every agent must be in it (400 otherwise). */
+static bool in_trust_domain(md_http_req_t *req, const md_entry_t *e)
+{
+    const char *td = req->snap->config->trust_domain;
+    if (td == NULL || md_spiffe_in_trust_domain(&e->id, md_str_c(td))) return true;
+    md_http_error(req, 400, "invalid_request", "`spiffe_id`: %.300s is outside this trust domain (%s)",
+                  e->spiffe_id, td);
+    return false;
+}
+
 static bool commit(md_http_req_t *req)
 {
     md_err_t err = {0};
@@ -184,8 +195,10 @@ static bool commit(md_http_req_t *req)
     if (rc != MD_OK) {
         md_store_rollback(req->store);
         store_failed(req, rc, &err);
+        return false;
     }
-    return rc == MD_OK;
+    atomic_fetch_add(&req->srv->registry_gen, 1); /* after the commit: see workload.c */
+    return true;
 }
 
 void md_admin_agents_create(md_http_req_t *req)
@@ -208,6 +221,7 @@ void md_admin_agents_create(md_http_req_t *req)
         md_http_error(req, 400, "invalid_request", "%s", err.msg);
         return;
     }
+    if (!in_trust_domain(req, &e)) return;
     if (md_registry_new_id(id) != MD_OK) {
         md_http_error(req, 503, "service_unavailable", "no randomness for an id; retry");
         return;
@@ -326,6 +340,7 @@ void md_admin_agents_update(md_http_req_t *req)
         md_http_error(req, 400, "invalid_request", "%s", err.msg);
         goto rollback;
     }
+    if (!in_trust_domain(req, &e)) goto rollback;
     if (entry_row(req, row.id, &e, &next) != MD_OK) {
         md_http_error_oom(req);
         goto rollback;

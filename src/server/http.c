@@ -192,6 +192,8 @@ static void req_begin(md_conn_t *c)
     r->srv = w->srv;
     r->conn = c;
     r->peer = c->peer;
+    r->workload = c->workload;
+    r->peer_fd = bufferevent_getfd(c->bev);
     r->route_index = md_nroutes; /* "unmatched" until routed */
     r->started_ns = md_now_ns();
     r->body = (md_str_t){"", 0};
@@ -205,6 +207,7 @@ static void req_end(md_conn_t *c)
     if (c->head != NULL) OPENSSL_cleanse(c->head, c->head_len);
     if (c->body != NULL) OPENSSL_cleanse(c->body, c->body_len);
     md_snapshot_unref(c->req.snap);
+    if (c->req.keys_held) md_keys_view_unref(c->req.keys);
     memset(&c->req, 0, sizeof(c->req));
     c->head = NULL;
     c->head_len = 0;
@@ -224,6 +227,11 @@ void md_http_conn_free(md_conn_t *c)
     md_worker_t *w;
     if (c == NULL) return;
     w = c->w;
+    if (c->req.deferred) { /* the handler's callback must never find this request */
+        md_http_cancel_fn cancel = c->req.cancel;
+        c->req.deferred = false;
+        cancel(c->req.cancel_arg);
+    }
     req_end(c);
     if (c->timer) event_free(c->timer);
     if (c->bev) bufferevent_free(c->bev);
@@ -262,6 +270,7 @@ static void send_answer(md_conn_t *c, int status, const char *ctype, const void 
         return;
     }
     r->replied = true;
+    r->deferred = false;
     r->status = status;
     r->resp_bytes = nobody ? 0 : n;
     if (c->w->stopping) c->close_after = true;
@@ -474,10 +483,22 @@ static void dispatch(md_conn_t *c)
     /* the worker's current view, taken only now: it may have been swapped while the body arrived */
     r->keys = c->w->keys;
     md_routes[r->route_index].handler(r);
+    if (r->deferred && !r->replied) return; /* md_http_defer() set the deadline */
     if (!r->replied) {
         md_log(MD_LOG_ERROR, r->id, "handler for %s returned without answering", r->route);
         md_http_error(r, 500, "internal_error", "the handler did not answer");
     }
+}
+
+void md_http_defer(md_http_req_t *req, int64_t timeout_ms, md_http_cancel_fn cancel, void *arg)
+{
+    md_conn_t *c = req->conn;
+    req->deferred = true;
+    req->keys_held = true; /* the worker may swap its view before the answer */
+    md_keys_view_ref(req->keys);
+    req->cancel = cancel;
+    req->cancel_arg = arg;
+    set_deadline(c, timeout_ms);
 }
 
 /* ---- reading the request ---- */
@@ -1057,13 +1078,25 @@ static void on_timer(evutil_socket_t fd, short what, void *arg)
         c->linger = false;
         md_http_error(&c->req, 408, "request_timeout", "the request body did not arrive in time");
         return;
+    case MD_CONN_BUSY:
+        if (c->req.deferred) {
+            md_http_cancel_fn cancel = c->req.cancel;
+            c->req.deferred = false;
+            cancel(c->req.cancel_arg);
+            md_log(MD_LOG_WARN, c->req.id, "%s: no answer within its deadline; answering 503", c->req.route);
+            c->close_after = true;
+            md_http_error(&c->req, 503, "service_unavailable", "the request could not be completed in time");
+            return;
+        }
+        md_http_conn_free(c);
+        return;
     default: md_http_conn_free(c); return;
     }
 }
 
 /* ---- accepting and stopping ---- */
 
-void md_http_accept(md_worker_t *w, evutil_socket_t fd, const struct sockaddr *sa, int salen)
+void md_http_accept(md_worker_t *w, evutil_socket_t fd, const struct sockaddr *sa, int salen, bool workload)
 {
     md_server_t *srv = w->srv;
     md_conn_t *c = NULL;
@@ -1081,7 +1114,8 @@ void md_http_accept(md_worker_t *w, evutil_socket_t fd, const struct sockaddr *s
     if (atomic_fetch_add(&srv->nconns, 1) >= limit) {
         atomic_fetch_sub(&srv->nconns, 1);
         md_metrics_connection_rejected();
-        if (!srv->tls) (void)send(fd, BUSY_RESPONSE, sizeof(BUSY_RESPONSE) - 1, MSG_DONTWAIT | MSG_NOSIGNAL);
+        if (!srv->tls || workload)
+            (void)send(fd, BUSY_RESPONSE, sizeof(BUSY_RESPONSE) - 1, MSG_DONTWAIT | MSG_NOSIGNAL);
         evutil_closesocket(fd);
         if (time(NULL) != last_reject_log) {
             last_reject_log = time(NULL);
@@ -1092,8 +1126,11 @@ void md_http_accept(md_worker_t *w, evutil_socket_t fd, const struct sockaddr *s
     c = calloc(1, sizeof(*c));
     if (c == NULL) goto fail;
     c->w = w;
+    c->workload = workload;
     md_arena_init(&c->arena, 8192);
-    if (sa->sa_family == AF_INET) {
+    if (workload) {
+        snprintf(c->peer, sizeof(c->peer), "unix");
+    } else if (sa->sa_family == AF_INET) {
         const struct sockaddr_in *a = (const struct sockaddr_in *)sa;
         inet_ntop(AF_INET, &a->sin_addr, addr, sizeof(addr));
         port = ntohs(a->sin_port);
@@ -1104,10 +1141,10 @@ void md_http_accept(md_worker_t *w, evutil_socket_t fd, const struct sockaddr *s
         port = ntohs(a->sin6_port);
         snprintf(c->peer, sizeof(c->peer), "[%s]:%d", addr, port);
     }
-    setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+    if (!workload) setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
     c->timer = evtimer_new(w->base, on_timer, c);
     if (c->timer == NULL) goto fail;
-    if (srv->tls) {
+    if (srv->tls && !workload) {
         ssl = SSL_new(w->snap->tls);
         if (ssl == NULL) goto fail;
         c->bev = bufferevent_openssl_socket_new(w->base, fd, ssl, BUFFEREVENT_SSL_ACCEPTING,

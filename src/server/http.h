@@ -34,6 +34,8 @@ typedef struct md_store md_store_t;
 typedef struct md_conn md_conn_t;
 typedef struct md_keys_view md_keys_view_t;
 
+typedef void (*md_http_cancel_fn)(void *arg);
+
 typedef struct md_http_header {
     md_str_t name;  /* as sent; compare with md_http_header() */
     md_str_t value; /* surrounding whitespace removed */
@@ -57,7 +59,9 @@ typedef struct md_http_req {
     md_str_t body;     /* NUL-terminated after body.n bytes; empty when none */
     const char *route; /* the matched route's pattern, NULL before routing */
     char id[24];       /* request id: also in the X-Request-Id header and on every log line */
-    const char *peer;  /* "address:port" */
+    const char *peer;  /* "address:port", or "unix" on the Workload API socket */
+    bool workload;     /* arrived on the Workload API socket */
+    int peer_fd;       /* the connection's socket (Workload API: for attestation; never close it) */
 
     /* what the handler may use */
     md_arena_t *arena;    /* per request, released after the reply */
@@ -70,6 +74,10 @@ typedef struct md_http_req {
     md_conn_t *conn;
     bool replied;
     bool head_only; /* HEAD: send the headers of the GET answer only */
+    bool deferred;  /* md_http_defer() called and not answered yet */
+    bool keys_held; /* req->keys is a reference of the request's own (deferred) */
+    md_http_cancel_fn cancel;
+    void *cancel_arg;
     int status;
     size_t route_index;
     uint64_t started_ns;
@@ -79,6 +87,19 @@ typedef struct md_http_req {
 } md_http_req_t;
 
 typedef void (*md_http_handler_fn)(md_http_req_t *req);
+
+/*
+ * Answer later.  A handler that must wait (blocking work on a thread pool, a
+ * fetch) calls md_http_defer() and returns without answering; it answers
+ * afterwards with md_http_reply*() / md_http_error() from a callback on the
+ * same worker thread.  While deferred nothing more is read from the
+ * connection and the request keeps its snapshot and arena.  When no answer
+ * has come after timeout_ms, or the connection goes away first, cancel(arg)
+ * is called on the worker thread; from that moment the request is gone and
+ * must never be touched again (on a timeout the server answers 503 itself).
+ * cancel is never called once the request was answered.
+ */
+void md_http_defer(md_http_req_t *req, int64_t timeout_ms, md_http_cancel_fn cancel, void *arg);
 
 /* The value of the first header named name (case-insensitive); p == NULL when absent. */
 md_str_t md_http_header(const md_http_req_t *req, const char *name);

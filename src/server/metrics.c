@@ -7,6 +7,8 @@
  */
 #include "server/metrics.h"
 
+#include "identity/attest.h"
+
 #include <stdatomic.h>
 #include <stdio.h>
 
@@ -25,7 +27,10 @@ static atomic_uint_fast64_t http_bucket[MD_METRICS_ROUTES_MAX + 1][NBUCKETS + 1]
 static atomic_uint_fast64_t http_sum_ns[MD_METRICS_ROUTES_MAX + 1];
 static atomic_uint_fast64_t http_count[MD_METRICS_ROUTES_MAX + 1];
 static atomic_uint_fast64_t decisions[MD_DECISION_COUNT];
-static atomic_uint_fast64_t tokens_issued, attestation_failures, conn_rejected;
+static atomic_uint_fast64_t tokens_issued, conn_rejected;
+/* by MD_ATTEST_E* code: index -(code - MD_ATTEST_ENOT_PEER); the last slot is any other code */
+#define ATTEST_CODES (-(MD_ATTEST_EOVERFLOW_ID - MD_ATTEST_ENOT_PEER) + 1)
+static atomic_uint_fast64_t attestation_failures[ATTEST_CODES + 1];
 static atomic_uint_fast64_t reloads[2];
 
 static const char *const decision_names[MD_DECISION_COUNT] = {"allow", "deny", "approval_required", "error"};
@@ -74,9 +79,10 @@ void md_metrics_token_issued(void)
     bump(&tokens_issued, 1);
 }
 
-void md_metrics_attestation_failure(void)
+void md_metrics_attestation_failure(int code)
 {
-    bump(&attestation_failures, 1);
+    int i = MD_ATTEST_ENOT_PEER - code;
+    bump(&attestation_failures[i >= 0 && i < ATTEST_CODES ? i : ATTEST_CODES], 1);
 }
 
 void md_metrics_connection_rejected(void)
@@ -131,9 +137,20 @@ void md_metrics_render(md_buf_t *out)
                       (unsigned long long)get(&decisions[d]));
     family(out, "mandate_tokens_issued_total", "counter", "Mandates and SVIDs issued.");
     md_buf_printf(out, "mandate_tokens_issued_total %llu\n", (unsigned long long)get(&tokens_issued));
-    family(out, "mandate_attestation_failures_total", "counter", "Workload attestations that failed.");
-    md_buf_printf(out, "mandate_attestation_failures_total %llu\n",
-                  (unsigned long long)get(&attestation_failures));
+    family(out, "mandate_attestation_failures_total", "counter",
+           "Workload API requests refused by attestation, by reason.");
+    for (int i = 0; i <= ATTEST_CODES; i++) {
+        /* "MD_ATTEST_ENO_MATCH" -> "no_match" */
+        const char *name =
+            i < ATTEST_CODES ? md_attest_code_name(MD_ATTEST_ENOT_PEER - i) : "MD_ATTEST_EOTHER";
+        char reason[40];
+        size_t k = 0;
+        for (const char *p = name + strlen("MD_ATTEST_E"); *p && k + 1 < sizeof(reason); p++)
+            reason[k++] = (char)(*p >= 'A' && *p <= 'Z' ? *p - 'A' + 'a' : *p);
+        reason[k] = '\0';
+        md_buf_printf(out, "mandate_attestation_failures_total{reason=\"%s\"} %llu\n", reason,
+                      (unsigned long long)get(&attestation_failures[i]));
+    }
     family(out, "mandate_http_connections_rejected_total", "counter",
            "Connections closed at once because limits.max_connections was reached.");
     md_buf_printf(out, "mandate_http_connections_rejected_total %llu\n",

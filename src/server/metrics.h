@@ -10,7 +10,7 @@
  *   mandate_http_request_duration_seconds{route}   the server, histogram
  *   mandate_decisions_total{decision}              the gateway / decision API
  *   mandate_tokens_issued_total                    the task module (mandates, SVIDs)
- *   mandate_attestation_failures_total             the identity module
+ *   mandate_attestation_failures_total{reason}     the Workload API, per refused attestation
  *   mandate_http_connections_rejected_total        the server, over max_connections
  *   mandate_config_reloads_total{result}           the server, on SIGHUP
  */
@@ -42,7 +42,8 @@ void md_metrics_set_routes(const char *const *names, size_t n);
 void md_metrics_http(size_t route, int status, uint64_t duration_ns);
 void md_metrics_decision(md_decision_t decision);
 void md_metrics_token_issued(void);
-void md_metrics_attestation_failure(void);
+/* code: an MD_ATTEST_E* code (anything else counts as reason "other") */
+void md_metrics_attestation_failure(int code);
 void md_metrics_connection_rejected(void);
 void md_metrics_reload(int ok);
 

@@ -105,6 +105,8 @@ int md_router_match(const md_router_t *r, md_http_req_t *req, size_t *index, cha
     if (nseg < 0) return MD_ROUTER_NOT_FOUND;
     for (size_t i = 0; i < r->n; i++) {
         if (r->nsegs[i] != (size_t)nseg) continue;
+        /* each listener sees its own routes only: the Workload API socket, or the TCP API */
+        if (((r->routes[i].flags & MD_ROUTE_WORKLOAD) != 0) != req->workload) continue;
         bool ok = true;
         for (int k = 0; k < nseg && ok; k++) {
             const md_route_seg_t *seg = &r->segs[i][k];

@@ -19,7 +19,8 @@
 #define MD_ROUTE_SEGMENTS_MAX 16
 
 enum {
-    MD_ROUTE_ADMIN = 1 << 0, /* requires the admin bearer token; checked before the handler runs */
+    MD_ROUTE_ADMIN = 1 << 0,    /* requires the admin bearer token; checked before the handler runs */
+    MD_ROUTE_WORKLOAD = 1 << 1, /* served on the Workload API socket only (and TCP routes never there) */
 };
 
 typedef struct md_route {

@@ -57,5 +57,10 @@ const md_route_t md_routes[] = {
     {"GET", "/v1/admin/agents/{id}", md_admin_agents_get, MD_ROUTE_ADMIN},
     {"PATCH", "/v1/admin/agents/{id}", md_admin_agents_update, MD_ROUTE_ADMIN},
     {"DELETE", "/v1/admin/agents/{id}", md_admin_agents_delete, MD_ROUTE_ADMIN},
+    /* a platform's OIDC token exchanged for an SVID (src/server/federated.c) */
+    {"POST", "/v1/svid/federated", md_federated_svid, 0},
+    /* the Workload API, on the Unix socket only (src/server/workload.c) */
+    {"POST", "/v1/svid", md_workload_svid, MD_ROUTE_WORKLOAD},
+    {"GET", "/v1/bundle", md_workload_bundle, MD_ROUTE_WORKLOAD},
 };
 const size_t md_nroutes = sizeof(md_routes) / sizeof(md_routes[0]);

@@ -40,6 +40,7 @@
 #include <sys/resource.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
+#include <sys/un.h>
 #include <unistd.h>
 
 #include <event2/thread.h>
@@ -131,6 +132,71 @@ static int bind_listener(const char *listen_on, int *out, md_err_t *err)
     return MD_OK;
 }
 
+/*
+ * The Workload API socket.  A file already at the path is replaced only when
+ * it is a socket nobody answers on (a previous mandated that did not clean
+ * up); a live socket (another daemon) or anything else is an error.  The
+ * socket is made under umask 0177 and then opened to everyone (0666): who
+ * may connect is decided by the folder it is in (the default, the data dir,
+ * is private to mandated's user), and what a caller gets by attestation.
+ */
+static int bind_workload(const char *path, int *out, dev_t *dev, ino_t *ino, md_err_t *err)
+{
+    struct sockaddr_un sun;
+    struct stat st;
+    mode_t old;
+    int fd, rc;
+
+    memset(&sun, 0, sizeof(sun));
+    sun.sun_family = AF_UNIX;
+    if (strlen(path) >= sizeof(sun.sun_path))
+        return md_err_set(err, MD_EINVAL, "workload.socket %s: path too long", path);
+    memcpy(sun.sun_path, path, strlen(path) + 1);
+    if (lstat(path, &st) == 0) {
+        if (!S_ISSOCK(st.st_mode))
+            return md_err_set(err, MD_EINVAL, "workload.socket %s exists and is not a socket: remove it",
+                              path);
+        int probe = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+        if (probe < 0) return md_err_set(err, MD_EIO, "workload.socket: socket: %s", strerror(errno));
+        rc = connect(probe, (struct sockaddr *)&sun, sizeof(sun));
+        int e = errno;
+        close(probe);
+        if (rc == 0) return md_err_set(err, MD_EIO, "workload.socket %s: another process serves it", path);
+        if (e != ECONNREFUSED)
+            return md_err_set(err, MD_EIO, "workload.socket %s: cannot tell whether it is in use: %s", path,
+                              strerror(e));
+        if (unlink(path) != 0)
+            return md_err_set(err, MD_EIO, "workload.socket %s: cannot remove the stale socket: %s", path,
+                              strerror(errno));
+        md_log_info("workload.socket %s: removed a stale socket", path);
+    }
+    fd = socket(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+    if (fd < 0) return md_err_set(err, MD_EIO, "workload.socket: socket: %s", strerror(errno));
+    old = umask(0177); /* only the main thread runs yet */
+    rc = bind(fd, (struct sockaddr *)&sun, sizeof(sun));
+    umask(old);
+    if (rc != 0 || listen(fd, 511) != 0 || chmod(path, 0666) != 0 || stat(path, &st) != 0) {
+        md_err_set(err, MD_EIO, "cannot listen on workload.socket %s: %s", path, strerror(errno));
+        if (rc == 0) unlink(path);
+        close(fd);
+        return MD_EIO;
+    }
+    *dev = st.st_dev;
+    *ino = st.st_ino;
+    *out = fd;
+    return MD_OK;
+}
+
+/* Remove the socket file at exit, if it is still the one we made. */
+static void unlink_workload(md_server_t *srv)
+{
+    struct stat st;
+    if (srv->workload_path == NULL || srv->workload_ino == 0) return;
+    if (lstat(srv->workload_path, &st) == 0 && st.st_dev == srv->workload_dev &&
+        st.st_ino == srv->workload_ino)
+        unlink(srv->workload_path);
+}
+
 /* Make room for max_connections descriptors if the hard limit allows. */
 static void check_fd_limit(int64_t max_connections)
 {
@@ -163,19 +229,29 @@ static void close_listen_fd(md_server_t *srv)
 {
     int fd = atomic_exchange(&srv->listen_fd, -1);
     if (fd >= 0) close(fd);
+    fd = atomic_exchange(&srv->workload_fd, -1);
+    if (fd >= 0) close(fd);
 }
 
 /* ---- worker threads ---- */
 
 static void on_accept(struct evconnlistener *l, evutil_socket_t fd, struct sockaddr *sa, int salen, void *arg)
 {
-    md_http_accept(arg, fd, sa, salen);
+    md_http_accept(arg, fd, sa, salen, false);
+}
+
+static void on_accept_workload(struct evconnlistener *l, evutil_socket_t fd, struct sockaddr *sa, int salen,
+                               void *arg)
+{
+    md_http_accept(arg, fd, sa, salen, true);
 }
 
 static void on_resume(evutil_socket_t fd, short what, void *arg)
 {
     md_worker_t *w = arg;
-    if (w->listener != NULL && !w->stopping) evconnlistener_enable(w->listener);
+    if (w->stopping) return;
+    if (w->listener != NULL) evconnlistener_enable(w->listener);
+    if (w->wlistener != NULL) evconnlistener_enable(w->wlistener);
 }
 
 static void on_accept_error(struct evconnlistener *l, void *arg)
@@ -192,8 +268,9 @@ static void on_accept_error(struct evconnlistener *l, void *arg)
                         ? " (pausing accepts; raise ulimit -n or lower limits.max_connections)"
                         : "");
     }
-    /* out of descriptors or memory: stop polling the socket for a moment rather than spin */
-    evconnlistener_disable(l);
+    /* out of descriptors or memory: stop polling the sockets for a moment rather than spin */
+    if (w->listener != NULL) evconnlistener_disable(w->listener);
+    if (w->wlistener != NULL) evconnlistener_disable(w->wlistener);
     evtimer_add(w->resume, &tv);
 }
 
@@ -223,6 +300,8 @@ static void begin_stop(md_worker_t *w)
     if (w->listener != NULL) {
         evconnlistener_free(w->listener);
         w->listener = NULL;
+        if (w->wlistener != NULL) evconnlistener_free(w->wlistener);
+        w->wlistener = NULL;
         if (atomic_fetch_sub(&srv->listeners_live, 1) == 1) close_listen_fd(srv);
     }
     evtimer_del(w->resume);
@@ -283,6 +362,15 @@ static int worker_init(md_server_t *srv, md_worker_t *w, int id, md_err_t *err)
     if (w->listener == NULL)
         return md_err_set(err, MD_EIO, "worker %d: cannot watch the listening socket", id);
     evconnlistener_set_error_cb(w->listener, on_accept_error);
+    w->wlistener = evconnlistener_new(w->base, on_accept_workload, w, LEV_OPT_CLOSE_ON_EXEC, 0,
+                                      atomic_load(&srv->workload_fd));
+    if (w->wlistener == NULL) {
+        evconnlistener_free(w->listener);
+        w->listener = NULL;
+        return md_err_set(err, MD_EIO, "worker %d: cannot watch the workload socket", id);
+    }
+    evconnlistener_set_error_cb(w->wlistener, on_accept_error);
+    md_arena_init(&w->reg_arena, 16384);
     atomic_fetch_add(&srv->listeners_live, 1);
     return md_store_open(&so, &w->store, err);
 }
@@ -294,6 +382,9 @@ static void worker_free(md_worker_t *w)
         w->listener = NULL;
         atomic_fetch_sub(&w->srv->listeners_live, 1);
     }
+    if (w->wlistener != NULL) evconnlistener_free(w->wlistener);
+    w->wlistener = NULL;
+    md_workload_worker_free(w);
     while (w->conns != NULL)
         md_http_conn_free(w->conns);
     if (w->wake) event_free(w->wake);
@@ -452,7 +543,7 @@ static void reload(md_server_t *srv)
             goto fail;
         }
     }
-    if (md_snapshot_build(cfg, srv->generation + 1, &snap, &diag) != MD_OK) {
+    if (md_snapshot_build(cfg, srv->generation + 1, srv->snap, &snap, &diag) != MD_OK) {
         cfg = NULL; /* taken and freed */
         goto fail;
     }
@@ -499,6 +590,8 @@ int md_server_run(const md_server_opts_t *opts, md_config_t *cfg)
     srv.opts = *opts;
     srv.lock_fd = -1;
     atomic_init(&srv.listen_fd, -1);
+    atomic_init(&srv.workload_fd, -1);
+    atomic_init(&srv.registry_gen, 1);
     atomic_init(&srv.listeners_live, 0);
     atomic_init(&srv.nconns, 0);
     srv.started_at = (int64_t)time(NULL);
@@ -516,13 +609,14 @@ int md_server_run(const md_server_opts_t *opts, md_config_t *cfg)
     srv.tls = cfg->tls_cert != NULL;
     srv.listen = strdup(cfg->listen);
     srv.data_dir = strdup(cfg->data_dir);
-    if (srv.listen == NULL || srv.data_dir == NULL) {
+    srv.workload_path = strdup(cfg->workload_socket);
+    if (srv.listen == NULL || srv.data_dir == NULL || srv.workload_path == NULL) {
         md_err_set(&err, MD_ENOMEM, "out of memory");
         goto out;
     }
     if (prepare_data_dir(srv.data_dir, &err) != MD_OK) goto out;
     if (take_lock(srv.data_dir, &srv.lock_fd, &err) != MD_OK) goto out;
-    if (md_snapshot_build(cfg, 1, &srv.snap, &diag) != MD_OK) {
+    if (md_snapshot_build(cfg, 1, NULL, &srv.snap, &diag) != MD_OK) {
         cfg = NULL;
         log_diag(&diag, "");
         md_err_set(&err, MD_EINVAL, "the configuration could not be loaded");
@@ -558,7 +652,11 @@ int md_server_run(const md_server_opts_t *opts, md_config_t *cfg)
         int fd = -1;
         if (bind_listener(srv.listen, &fd, &err) != MD_OK) goto out;
         atomic_store(&srv.listen_fd, fd);
+        if (bind_workload(srv.workload_path, &fd, &srv.workload_dev, &srv.workload_ino, &err) != MD_OK)
+            goto out;
+        atomic_store(&srv.workload_fd, fd);
     }
+    if (md_jobs_new((int)srv.snap->config->workload_threads, &srv.attest_jobs, &err) != MD_OK) goto out;
     srv.nworkers = worker_count(srv.snap->config->workers);
     srv.workers = calloc((size_t)srv.nworkers, sizeof(*srv.workers));
     if (srv.workers == NULL) {
@@ -578,6 +676,8 @@ int md_server_run(const md_server_opts_t *opts, md_config_t *cfg)
     md_log_info("mandated %s serving %s on %s with %d workers (data dir %s, store %s schema %d)", MD_VERSION,
                 srv.tls ? "HTTPS (TLS 1.3)" : "HTTP", srv.listen, srv.nworkers, srv.data_dir,
                 srv.store_backend, srv.schema_version);
+    md_log_info("Workload API on %s (%lld attestation threads)", srv.workload_path,
+                (long long)srv.snap->config->workload_threads);
 
     for (;;) {
         struct timespec wait = keys_wait(&srv);
@@ -598,13 +698,16 @@ int md_server_run(const md_server_opts_t *opts, md_config_t *cfg)
     status = 0;
 out:
     if (status != 0 && err.code != 0) md_log_error("cannot start: %s", err.msg);
+    if (srv.workers != NULL) stop_workers(&srv);
+    /* after the loops stopped (their connections are gone), before their bases are freed */
+    md_jobs_free(srv.attest_jobs);
     if (srv.workers != NULL) {
-        stop_workers(&srv);
         for (int i = 0; i < srv.nworkers; i++)
             worker_free(&srv.workers[i]);
         free(srv.workers);
     }
     close_listen_fd(&srv);
+    unlink_workload(&srv);
     md_keys_free(srv.keys);
     md_store_close(srv.main_store);
     md_store_close(store);
@@ -614,6 +717,7 @@ out:
     if (srv.lock_fd >= 0) close(srv.lock_fd);
     free(srv.listen);
     free(srv.data_dir);
+    free(srv.workload_path);
     OPENSSL_cleanse(srv.admin_sha256, sizeof(srv.admin_sha256));
     if (status == 0) md_log_info("stopped");
     return status;

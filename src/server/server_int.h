@@ -23,13 +23,16 @@
 #include <stdatomic.h>
 #include <stdbool.h>
 #include <stdint.h>
+#include <sys/types.h>
 #include <time.h>
 
 #include <event2/event.h>
 #include <event2/listener.h>
 
 #include "core/config.h"
+#include "identity/entry.h"
 #include "keys/keys.h"
+#include "server/jobs.h"
 #include "server/http.h"
 #include "server/router.h"
 #include "server/server.h"
@@ -69,7 +72,8 @@ struct md_conn {
     bool close_after; /* close once the current answer is written */
     bool linger;      /* the peer may still be sending a body we did not read */
     bool expect_continue;
-    size_t scan; /* bytes of the head already scanned for its end */
+    bool workload; /* accepted on the Workload API socket */
+    size_t scan;   /* bytes of the head already scanned for its end */
     size_t lingered;
     md_arena_t arena; /* the current request's */
     md_http_req_t req;
@@ -92,6 +96,7 @@ struct md_worker {
     bool started;
     struct event_base *base;          /* owned */
     struct evconnlistener *listener;  /* owned; NULL once stopping */
+    struct evconnlistener *wlistener; /* owned: the Workload API socket; NULL once stopping */
     struct event *wake;               /* owned: activated by the main thread */
     struct event *grace;              /* owned: the forced-stop deadline */
     struct event *resume;             /* owned: re-enables accepting after EMFILE */
@@ -107,6 +112,12 @@ struct md_worker {
     uint32_t rid_prefix, rid_seq;
     time_t date_at;
     char date[40]; /* cached Date header value for date_at */
+    /* workload.c: the registration entries, parsed, as of registry generation reg_gen */
+    md_arena_t reg_arena;
+    md_entry_t *reg_entries; /* reg_arena */
+    size_t reg_n;
+    uint64_t reg_gen;
+    bool reg_loaded;
 };
 
 struct md_server {
@@ -115,6 +126,12 @@ struct md_server {
     char *listen;   /* fixed at start (owned copy) */
     char *data_dir; /* fixed at start (owned copy) */
     atomic_int listen_fd;
+    atomic_int workload_fd; /* the Workload API socket */
+    char *workload_path;    /* fixed at start (owned copy); unlinked at exit if still ours */
+    dev_t workload_dev;     /* the socket file we bound */
+    ino_t workload_ino;
+    md_jobs_t *attest_jobs;            /* the attestation thread pool */
+    atomic_uint_fast64_t registry_gen; /* bumped after every committed change to the agent registry */
     atomic_int listeners_live;
     int lock_fd;
     md_snapshot_t *snap; /* main thread's reference to the current snapshot */
@@ -133,7 +150,7 @@ struct md_server {
 };
 
 /* http.c */
-void md_http_accept(md_worker_t *w, evutil_socket_t fd, const struct sockaddr *sa, int salen);
+void md_http_accept(md_worker_t *w, evutil_socket_t fd, const struct sockaddr *sa, int salen, bool workload);
 void md_http_worker_stop(md_worker_t *w);
 void md_http_conn_free(md_conn_t *c);
 uint64_t md_now_ns(void);
@@ -162,6 +179,27 @@ void md_admin_agents_list(md_http_req_t *req);
 void md_admin_agents_get(md_http_req_t *req);
 void md_admin_agents_update(md_http_req_t *req);
 void md_admin_agents_delete(md_http_req_t *req);
+
+/* workload.c: the Workload API (MD_ROUTE_WORKLOAD routes), and issuing SVIDs */
+typedef struct md_svid_params {
+    const char **aud; /* req->arena: 1..16 distinct audiences */
+    size_t naud;
+    int64_t ttl; /* seconds asked for; 0: the default */
+} md_svid_params_t;
+/* audience and ttl from a request body (extra: one more member allowed, or NULL).  Answers 400 and
+ * returns false when they are wrong. */
+bool md_svid_params_parse(md_http_req_t *req, const json_t *body, const char *extra, md_svid_params_t *out);
+/* Sign a JWT-SVID for spiffe_id and answer it: lifetime min(p->ttl, ttl, keys.max_token_lifetime),
+ * ending no later than exp_cap (0: no cap).  who describes the caller in the log line. */
+void md_svid_issue(md_http_req_t *req, const md_svid_params_t *p, const char *spiffe_id, int64_t ttl,
+                   int64_t exp_cap, const char *who);
+/* The registration entry with this SPIFFE ID in the worker's cache: MD_OK, MD_ENOENT, or a store error. */
+int md_workload_entry_find(md_worker_t *w, const char *spiffe_id, const md_entry_t **out, md_err_t *err);
+void md_workload_svid(md_http_req_t *req);
+/* federated.c */
+void md_federated_svid(md_http_req_t *req);
+void md_workload_bundle(md_http_req_t *req);
+void md_workload_worker_free(md_worker_t *w);
 
 /* snapshot.c */
 int md_tls_ctx_new(const char *cert, const char *key, SSL_CTX **out, char *msg, size_t msgsz) MD_WUR;

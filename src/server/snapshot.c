@@ -140,7 +140,8 @@ out:
     return rc;
 }
 
-int md_snapshot_build(md_config_t *cfg, uint64_t generation, md_snapshot_t **out, md_conf_diag_t *diag)
+int md_snapshot_build(md_config_t *cfg, uint64_t generation, md_snapshot_t *prev, md_snapshot_t **out,
+                      md_conf_diag_t *diag)
 {
     md_snapshot_t *snap = NULL;
     char msg[768];
@@ -176,6 +177,8 @@ int md_snapshot_build(md_config_t *cfg, uint64_t generation, md_snapshot_t **out
         memcpy(p + sl, cfg->listen, ll + 1);
         snap->issuer = p;
     }
+    rc = md_oidc_registry_new(cfg, prev ? prev->oidc : NULL, &snap->oidc, diag);
+    if (rc != MD_OK) goto out;
     snap->config = cfg;
     cfg = NULL;
     *out = snap;
@@ -201,6 +204,7 @@ void md_snapshot_unref(md_snapshot_t *snap)
     if (snap == NULL) return;
     if (atomic_fetch_sub_explicit(&snap->refs, 1, memory_order_acq_rel) != 1) return;
     SSL_CTX_free(snap->tls);
+    md_oidc_registry_unref(snap->oidc);
     md_config_free(snap->config);
     free(snap);
 }

@@ -483,7 +483,7 @@ def cmd_metrics(port):
                  'mandate_http_request_duration_seconds_bucket{route="/healthz",le="+Inf"} ',
                  'mandate_http_request_duration_seconds_count{route="/healthz"} ',
                  'mandate_decisions_total{decision="allow"} 0', 'mandate_decisions_total{decision="deny"} 0',
-                 "mandate_tokens_issued_total 0", "mandate_attestation_failures_total 0"]:
+                 "mandate_tokens_issued_total 0", "mandate_attestation_failures_total{reason=\"no_match\"} 0"]:
         report(want in text, f"metrics has {want.strip()}", "missing")
     # histogram buckets are cumulative and end at the count
     buckets = [int(m.group(1)) for m in re.finditer(r'duration_seconds_bucket\{route="/healthz",le="[^"]+"\} (\d+)', text)]
