@@ -515,7 +515,7 @@ static void test_config_keys(void **state)
     assert_int_equal(p.overlap, 3600);
     assert_int_equal(p.max_token_lifetime, 3600);
     md_snapshot_t *snap = NULL;
-    assert_int_equal(md_snapshot_build(cfg, 1, &snap, &d), MD_OK);
+    assert_int_equal(md_snapshot_build(cfg, 1, NULL, &snap, &d), MD_OK);
     assert_string_equal(snap->issuer, "http://127.0.0.1:7744");
     md_snapshot_unref(snap);
     md_conf_diag_free(&d);
@@ -546,7 +546,7 @@ static void test_config_keys(void **state)
     assert_string_equal(cfg->keys_kek_file, "/secrets/kek");
     assert_int_not_equal(md_config_line(cfg, "keys.kek_file"), 0);
     snap = NULL;
-    assert_int_equal(md_snapshot_build(cfg, 1, &snap, &d), MD_OK); /* takes cfg */
+    assert_int_equal(md_snapshot_build(cfg, 1, NULL, &snap, &d), MD_OK); /* takes cfg */
     assert_string_equal(snap->issuer, "https://mandate.example.org");
     md_snapshot_unref(snap);
     md_conf_diag_free(&d);
