@@ -328,5 +328,102 @@ sed -i 's#spiffe://example.org/ci/#spiffe://{claims.repository_owner}.example.or
 expect "a placeholder in the trust domain is refused at load, with its line" "tdtmpl.conf:8: key \`federation.issuers[0].spiffe_id\`" \
     "$TOOL" check "$T/tdtmpl.conf"
 
+# ---- 6. the daemon: POST /v1/svid/federated exchanges a platform token for our JWT-SVID
+PY=python3
+[ -x /usr/bin/python3 ] && PY=/usr/bin/python3
+DPORT=$("$PY" -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
+start d
+DI="http://127.0.0.1:$PORT"
+conf daemon "$DI" mandate-ci "discovery: true"
+sed -i "s#^data_dir: .*#listen: 127.0.0.1:$DPORT\ntrust_domain: example.org\nworkers: 2\nkeys:\n  max_token_lifetime: 10m#" "$T/daemon.conf"
+"$build/mandated" --config "$T/daemon.conf" --data-dir "$T/ddata" 2>"$T/daemon.log" &
+dpid=$!
+pids="$pids $dpid"
+i=0
+while ! curl -s -o /dev/null --max-time 1 "http://127.0.0.1:$DPORT/healthz"; do
+    i=$((i + 1))
+    [ $i -gt 100 ] && abort "mandated did not start: $(tail -5 "$T/daemon.log")"
+    sleep 0.1
+done
+# fed TOKEN [AUDIENCE JSON] [EXTRA JSON MEMBERS]: the status line then the body, in $T/out
+fed() {
+    printf '{"token":"%s","audience":%s%s}' "$1" "${2:-\"svc\"}" "${3:-}" >"$T/fedbody"
+    curl -s -o "$T/fedresp" -w '%{http_code}\n' -H 'Content-Type: application/json' --data-binary @"$T/fedbody" \
+        "http://127.0.0.1:$DPORT/v1/svid/federated" >"$T/out"
+    cat "$T/fedresp" >>"$T/out"
+}
+# claims: the JWT-SVID payload of the last answer, as JSON
+claims() { node -e 'const r=JSON.parse(require("fs").readFileSync(process.argv[1]));process.stdout.write(Buffer.from(r.svid.split(".")[1],"base64url").toString())' "$T/fedresp"; }
+TD=$(token "$DI" mandate-ci ci-job)
+TDO=$(token "$DI" other-app ci-job)
+TDE=$(token "$DI" mandate-ci evil-job)
+j0=$(jwks_count d)
+fed "$TD"
+check "federated: a token from the configured issuer is exchanged (keys fetched without blocking the loop)" '"spiffe_id":"spiffe://example.org/ci/acme/widgets/main"'
+count_is_d() { if [ "$(jwks_count d)" = "$2" ]; then ok "$1"; else bad "$1 (JWKS requests: $(jwks_count d), expected $2)"; fi; }
+count_is_d "...one JWKS fetch for it" $((j0 + 1))
+claims >"$T/claims"
+if node -e '
+const c=JSON.parse(require("fs").readFileSync(process.argv[1]));const t=JSON.parse(require("fs").readFileSync(process.argv[2]));
+const ok=c.sub==="spiffe://example.org/ci/acme/widgets/main"&&JSON.stringify(c.aud)==="[\"svc\"]"&&c.iss==="http://127.0.0.1:"+process.argv[3]&&
+ c.exp-c.iat===300&&typeof c.jti==="string"&&t.expires_at===c.exp;process.exit(ok?0:1)' "$T/claims" "$T/fedresp" "$DPORT"; then
+    ok "...the SVID: sub is the mapped SPIFFE ID, aud, iss, 300 s by default"
+else bad "...the SVID claims: $(cat "$T/claims")"; fi
+fed "$TD" '["svc","other"]' ',"ttl":60'
+claims >"$T/claims"
+node -e 'const c=JSON.parse(require("fs").readFileSync(process.argv[1]));process.exit(c.exp-c.iat===60&&c.aud.length===2?0:1)' "$T/claims" &&
+    ok "...ttl and several audiences are honoured (from the key cache)" || bad "...ttl 60, two audiences: $(cat "$T/claims")"
+count_is_d "...no second fetch" $((j0 + 1))
+fed "$TDO"
+check "federated: a token for another audience is refused 401" '"error":"invalid_token"'
+fed "$TDE"
+check "federated: a token whose claims the configuration does not admit is refused 403" '"error":"access_denied"'
+fed "$TD.x"
+check "federated: a tampered token is refused 401" '"error":"invalid_token"'
+start e
+TE=$(token "http://127.0.0.1:$PORT" mandate-ci ci-job)
+fed "$TE"
+check "federated: a token from an unconfigured issuer is refused 401" 'MD_OIDC_UNKNOWN_ISSUER'
+stop e
+fed "$TD" '[]'
+check "federated: an empty audience list is refused 400" '"error":"invalid_request"'
+printf '{"audience":"svc"}' >"$T/fedbody"
+curl -s -H 'Content-Type: application/json' --data-binary @"$T/fedbody" "http://127.0.0.1:$DPORT/v1/svid/federated" >"$T/out"
+check "federated: no token is refused 400" '`token` is required'
+# a quarantined agent with the mapped SPIFFE ID cannot come back through federation
+MANDATE_ADDR="http://127.0.0.1:$DPORT" MANDATE_TOKEN_FILE="$T/ddata/admin.token" "$build/mandate" agent register \
+    --spiffe-id spiffe://example.org/ci/acme/widgets/main --selector unix:uid:54321 --owner ci@example.org --env ci \
+    --state quarantined >"$T/out" 2>&1 || bad "register the quarantined agent: $(cat "$T/out")"
+fed "$TD"
+check "federated: the SPIFFE ID of a quarantined agent is refused 403" '"error":"agent_quarantined"'
+MANDATE_ADDR="http://127.0.0.1:$DPORT" MANDATE_TOKEN_FILE="$T/ddata/admin.token" "$build/mandate" agent register \
+    --spiffe-id spiffe://other.org/x --selector unix:uid:54322 --owner ci@example.org --env ci >"$T/out" 2>&1
+st=$?
+[ $st -eq 3 ] && grep -q "outside this trust domain" "$T/out" && ok "an agent outside trust_domain is refused at registration" ||
+    bad "agent outside trust_domain: exit $st: $(cat "$T/out")"
+# the same daemon with another trust domain: the mapped ID is outside it
+kill -TERM "$dpid"
+wait "$dpid" 2>/dev/null
+sed -i 's/^trust_domain: example.org/trust_domain: other.org/' "$T/daemon.conf"
+"$build/mandated" --config "$T/daemon.conf" --data-dir "$T/ddata" 2>>"$T/daemon.log" &
+dpid=$!
+pids="$pids $dpid"
+i=0
+while ! curl -s -o /dev/null --max-time 1 "http://127.0.0.1:$DPORT/healthz"; do
+    i=$((i + 1))
+    [ $i -gt 100 ] && abort "mandated did not restart: $(tail -5 "$T/daemon.log")"
+    sleep 0.1
+done
+fed "$TD"
+check "federated: a mapped SPIFFE ID outside trust_domain is refused 403" 'outside this trust domain'
+kill -TERM "$dpid"
+wait "$dpid"
+[ $? -eq 0 ] && ok "mandated stopped cleanly" || bad "mandated exit status"
+if grep -q "ERROR: AddressSanitizer\|runtime error:\|LeakSanitizer" "$T/daemon.log"; then
+    bad "sanitizer report in the daemon log"
+    grep -m5 "ERROR\|runtime error" "$T/daemon.log"
+else ok "no sanitizer report in the daemon log"; fi
+stop d
+
 echo "$pass passed, $fail failed"
 [ "$fail" -eq 0 ]
