@@ -3,7 +3,7 @@
 # Idempotent: checks dpkg first, calls apt-get only for missing packages.
 set -eu
 PKGS="build-essential pkg-config clang libclang-rt-14-dev clang-format libjansson-dev libcmocka-dev libssl-dev \
-libevent-dev libfyaml-dev libsqlite3-dev libpq-dev nodejs npm ca-certificates"
+libevent-dev libfyaml-dev libsqlite3-dev libpq-dev nodejs npm ca-certificates curl python3 openssl"
 [ "${1:-}" = "--runtime-only" ] && PKGS="build-essential pkg-config libjansson-dev libssl-dev libevent-dev \
 libfyaml-dev libsqlite3-dev"
 missing=""
