@@ -55,6 +55,10 @@
 #include <openssl/crypto.h>
 
 #include "core/json.h"
+
+#if LIBEVENT_VERSION_NUMBER < 0x02010000
+#error "libevent 2.1 or later: md_http_accept relies on how it frees an SSL when a bufferevent cannot be made"
+#endif
 #include "core/log.h"
 #include "server/metrics.h"
 
@@ -1149,8 +1153,13 @@ void md_http_accept(md_worker_t *w, evutil_socket_t fd, const struct sockaddr *s
         if (ssl == NULL) goto fail;
         c->bev = bufferevent_openssl_socket_new(w->base, fd, ssl, BUFFEREVENT_SSL_ACCEPTING,
                                                 BEV_OPT_CLOSE_ON_FREE | BEV_OPT_DEFER_CALLBACKS);
-        if (c->bev == NULL) goto fail; /* libevent freed neither ssl nor fd */
-        ssl = NULL;                    /* owned by the bufferevent now, as is fd */
+        /*
+         * On failure libevent 2.1 has already freed ssl (it does so on every
+         * error path when BEV_OPT_CLOSE_ON_FREE is given) but not fd; on
+         * success both belong to the bufferevent.
+         */
+        ssl = NULL;
+        if (c->bev == NULL) goto fail;
         fd = -1;
         bufferevent_openssl_set_allow_dirty_shutdown(c->bev, 1);
     } else {
