@@ -44,8 +44,10 @@ run cli sh tests/e2e/cli.sh build
 run daemon sh tests/e2e/daemon/run.sh build
 run jose sh tests/e2e/jose/run.sh build
 run attest sh tests/e2e/attest/run.sh build
+run workload sh tests/e2e/workload/run.sh build
 run registry sh tests/e2e/registry/run.sh build
 run oidc sh tests/e2e/oidc/run.sh build
+run policies sh tests/policies/run.sh build
 run conformance sh tests/conformance/run.sh build
 run fuzz-replay sh fuzz/replay.sh build
 if [ -n "${QUICK:-}" ]; then DIFF_CASES=${DIFF_CASES:-1000}; fi
@@ -61,6 +63,7 @@ if [ -z "${QUICK:-}" ]; then
     run cli-asan sh tests/e2e/cli.sh build-asan
     run daemon-asan sh tests/e2e/daemon/run.sh build-asan
     run attest-asan env CC="cc -fsanitize=address,undefined" sh tests/e2e/attest/run.sh build-asan
+    run workload-asan sh tests/e2e/workload/run.sh build-asan
     run registry-asan sh tests/e2e/registry/run.sh build-asan
     run oidc-asan sh tests/e2e/oidc/run.sh build-asan
     run conformance-asan sh tests/conformance/run.sh build-asan

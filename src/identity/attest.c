@@ -381,6 +381,11 @@ static int read_exe_link(const attest_ctx_t *c, char *path, size_t cap)
         if ((e == ENOENT || e == ESRCH) && peer_gone(c))
             return md_err_set(c->err, MD_ATTEST_EPEER_GONE, "peer process %d exited during attestation",
                               (int)c->pid);
+        /* a user process has no exe link only once it has released its memory, i.e. while it
+         * exits (kernel threads cannot be socket peers): name it so, it is refused either way */
+        if (e == ENOENT)
+            return md_err_set(c->err, MD_ATTEST_EPEER_GONE, "peer process %d is exiting (no executable link)",
+                              (int)c->pid);
         return md_err_set(c->err, MD_ATTEST_EEXE_UNREADABLE,
                           "cannot read the executable link of process %d: %s", (int)c->pid, strerror(e));
     }

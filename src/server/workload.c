@@ -292,6 +292,7 @@ out:
 static void attest_work(void *arg)
 {
     svid_job_t *job = arg;
+    md_err_clear(&job->err); /* the placeholder is for a job that never ran */
     job->rc = md_attest_peer(job->fd, &job->att, &job->err);
 }
 
@@ -329,9 +330,12 @@ static void attest_done(void *arg)
     }
     if (req->snap->config->trust_domain != NULL &&
         !md_spiffe_in_trust_domain(&match->id, md_str_c(req->snap->config->trust_domain))) {
+        md_metrics_attestation_failure(0); /* counted as "other" */
         md_log(MD_LOG_ERROR, req->id,
-               "svid refused: %s is outside trust_domain %s (registered before it was set?)",
-               match->spiffe_id, req->snap->config->trust_domain);
+               "svid refused: %s is outside trust_domain %s (registered before it was set?): pid=%ld uid=%u "
+               "exe=%s sha256=%s",
+               match->spiffe_id, req->snap->config->trust_domain, (long)job->att.pid, (unsigned)job->att.uid,
+               job->att.exe_path, job->att.exe_sha256);
         md_http_error(req, 403, "attestation_failed", "this agent's SPIFFE ID is outside this trust domain");
         goto out;
     }
