@@ -112,24 +112,12 @@ typedef struct agent_ctx {
 /* Report an error found before or without an answer; returns the exit code. */
 static int fail(const agent_ctx_t *ctx, int code, const char *kind, const char *msg)
 {
-    if (ctx->json) {
-        json_t *e = json_pack("{s:s, s:s, s:i}", "error", kind, "message", msg, "status", 0);
-        if (e) {
-            json_dumpf(e, stdout, JSON_COMPACT);
-            fputc('\n', stdout);
-            json_decref(e);
-        }
-    } else {
-        fprintf(stderr, "mandate: %s\n", msg);
-    }
-    return code;
+    return md_client_fail(ctx->json, code, kind, msg);
 }
 
 static int usage(const agent_ctx_t *ctx, const char *command, const char *msg)
 {
-    if (!ctx->json) fprintf(stderr, "mandate: %s (see `mandate help %s`)\n", msg, command);
-    if (ctx->json) return fail(ctx, MD_EXIT_USAGE, "usage", msg);
-    return MD_EXIT_USAGE;
+    return md_client_usage(ctx->json, command, msg);
 }
 
 static void print_time(const char *label, json_t *v)
@@ -237,52 +225,11 @@ static void print_table(json_t *agents)
 static int call(const agent_ctx_t *ctx, const char *method, const char *path, json_t *body, json_t **doc)
 {
     md_client_t c;
-    md_client_resp_t resp;
     md_err_t err = {0};
-    char *text = NULL;
-    int code;
 
     *doc = NULL;
     if (md_client_init(&c, &ctx->copts, &err) != MD_OK) return fail(ctx, MD_EXIT_USAGE, "usage", err.msg);
-    if (body != NULL && (text = json_dumps(body, JSON_COMPACT)) == NULL) {
-        md_client_free(&c);
-        return fail(ctx, MD_EXIT_USAGE, "usage", "out of memory");
-    }
-    md_client_resp_init(&resp);
-    if (md_client_request(&c, method, path, text, text ? strlen(text) : 0, &resp, &err) != MD_OK) {
-        code = fail(ctx, MD_EXIT_SERVER, "connection", err.msg);
-        goto out;
-    }
-    json_error_t je;
-    json_t *j = resp.body.n ? json_loadb(resp.body.p, resp.body.n, 0, &je) : NULL;
-    if (resp.status >= 200 && resp.status < 300) {
-        if (resp.body.n && j == NULL) {
-            code = fail(ctx, MD_EXIT_SERVER, "bad_response", "the server's answer is not JSON");
-            goto out;
-        }
-        *doc = j;
-        code = MD_EXIT_OK;
-        goto out;
-    }
-    code = resp.status >= 400 && resp.status < 500 ? MD_EXIT_REFUSED : MD_EXIT_SERVER;
-    const char *ecode = json_string_value(json_object_get(j, "error"));
-    const char *msg = json_string_value(json_object_get(j, "message"));
-    if (ctx->json) {
-        json_t *e = json_pack("{s:s, s:s, s:i}", "error", ecode ? ecode : "http_error", "message",
-                              msg ? msg : "the server gave no message", "status", resp.status);
-        if (e) {
-            json_dumpf(e, stdout, JSON_COMPACT);
-            fputc('\n', stdout);
-            json_decref(e);
-        }
-    } else {
-        fprintf(stderr, "mandate: %s (HTTP %d%s%s)\n", msg ? msg : "the server refused the request",
-                resp.status, ecode ? " " : "", ecode ? ecode : "");
-    }
-    json_decref(j);
-out:
-    free(text);
-    md_client_resp_free(&resp);
+    int code = md_client_call(&c, ctx->json, method, path, body, doc);
     md_client_free(&c);
     return code;
 }

@@ -3,7 +3,11 @@
  *
  * One connection per request, `Connection: close`: a CLI makes a handful of
  * requests, and a fresh connection keeps the code small and every failure
- * local.  Deadlines: connect and every read and write get timeout_ms.
+ * local.  Deadlines: connect and every read and write get timeout_ms.  TCP
+ * and the Workload API's Unix socket differ only in how the connection is
+ * made and in the Host header; the request and response code is shared.
+ * It also holds how the client commands report errors (md_client_fail,
+ * md_client_usage, md_client_call), so that every command reports alike.
  *
  * Invariants: the bearer token and every buffer that held it are wiped
  * (OPENSSL_cleanse) before they are freed; a certificate that does not
@@ -22,6 +26,7 @@
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/time.h>
+#include <sys/un.h>
 #include <unistd.h>
 
 #include <openssl/crypto.h>
@@ -30,6 +35,9 @@
 
 #define CLIENT_TIMEOUT_MS 30000
 #define HEAD_MAX (64 * 1024)
+
+_Static_assert(MD_CLIENT_SOCKET_PATH_MAX == sizeof(((struct sockaddr_un *)0)->sun_path),
+               "MD_CLIENT_SOCKET_PATH_MAX is the size of sun_path");
 
 /* ---------------------------------------------------------------- addresses */
 
@@ -86,6 +94,36 @@ int md_client_addr_parse(const char *s, md_client_addr_t *out, md_err_t *err)
     if (*end == '/' && end[1] == '\0') end++; /* a lone trailing slash is harmless */
     if (*end != '\0')
         return md_err_set(err, MD_EINVAL, "address %s: nothing may follow host:port (no path or query)", s);
+    return MD_OK;
+}
+
+int md_client_socket_parse(const char *s, char out[MD_CLIENT_SOCKET_PATH_MAX], md_err_t *err)
+{
+    const char *p = s;
+    size_t n;
+
+    out[0] = '\0';
+    if (s == NULL || s[0] == '\0') return md_err_set(err, MD_EINVAL, "the Workload API socket is empty");
+    if (strncmp(s, "unix:", 5) == 0) {
+        p = s + 5;
+        if (strncmp(p, "//", 2) == 0) {
+            p += 2;
+            if (*p != '/')
+                return md_err_set(err, MD_EINVAL,
+                                  "socket %s: unix:// must be followed by an absolute path, without a host "
+                                  "(unix:///PATH)",
+                                  s);
+        }
+        if (strpbrk(p, "?#") != NULL)
+            return md_err_set(err, MD_EINVAL, "socket %s: a unix: address has no query or fragment", s);
+    }
+    if (*p != '/')
+        return md_err_set(err, MD_EINVAL, "socket %s: the path must be absolute (/PATH or unix:///PATH)", s);
+    n = strlen(p);
+    if (n >= MD_CLIENT_SOCKET_PATH_MAX)
+        return md_err_set(err, MD_EINVAL, "socket %s: the path is %zu bytes, a Unix socket path at most %d",
+                          s, n, MD_CLIENT_SOCKET_PATH_MAX - 1);
+    memcpy(out, p, n + 1);
     return MD_OK;
 }
 
@@ -372,6 +410,22 @@ int md_client_init(md_client_t *c, const md_client_opts_t *o, md_err_t *err)
     return MD_OK;
 }
 
+int md_client_init_unix(md_client_t *c, const char *path, md_err_t *err)
+{
+    const char *s = path != NULL ? path : getenv(MD_CLIENT_SOCKET_ENV);
+    int rc;
+
+    memset(c, 0, sizeof(*c));
+    c->timeout_ms = CLIENT_TIMEOUT_MS;
+    if (path == NULL && (s == NULL || s[0] == '\0'))
+        return md_err_set(err, MD_EINVAL,
+                          "no Workload API socket: give --socket PATH or set " MD_CLIENT_SOCKET_ENV);
+    rc = md_client_socket_parse(s, c->unix_path, err);
+    if (rc != MD_OK) return rc;
+    snprintf(c->origin, sizeof(c->origin), "unix:%s", c->unix_path);
+    return MD_OK;
+}
+
 void md_client_free(md_client_t *c)
 {
     md_client_secret_free(c->token);
@@ -395,8 +449,16 @@ void md_client_path_segment(md_buf_t *b, const char *s)
     }
 }
 
+/* Bound every later read and write of a blocking socket (and a Unix-socket connect). */
+static void set_io_timeouts(int fd, int timeout_ms)
+{
+    struct timeval tv = {timeout_ms / 1000, (timeout_ms % 1000) * 1000};
+    setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
+    setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof(tv));
+}
+
 /* Connect with a deadline; the socket is left blocking with read/write timeouts. */
-static int dial(md_client_t *c, md_err_t *err)
+static int dial_tcp(md_client_t *c, md_err_t *err)
 {
     struct addrinfo hints, *res = NULL;
     int fd = -1, e;
@@ -427,10 +489,8 @@ static int dial(md_client_t *c, md_err_t *err)
             }
         }
         if (r == 0) {
-            struct timeval tv = {c->timeout_ms / 1000, (c->timeout_ms % 1000) * 1000};
             fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) & ~O_NONBLOCK);
-            setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
-            setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof(tv));
+            set_io_timeouts(fd, c->timeout_ms);
             break;
         }
         snprintf(last, sizeof(last), "%s", strerror(errno));
@@ -439,6 +499,37 @@ static int dial(md_client_t *c, md_err_t *err)
     }
     freeaddrinfo(res);
     if (fd < 0) md_err_set(err, MD_EIO, "cannot connect to %s: %s", c->origin, last);
+    return fd;
+}
+
+/*
+ * Connect to the Unix socket.  The timeouts are set first: on Linux a
+ * blocking connect() to a listener whose queue is full waits at most
+ * SO_SNDTIMEO, then fails with EAGAIN.
+ */
+static int dial_unix(md_client_t *c, md_err_t *err)
+{
+    struct sockaddr_un sun;
+    int fd, r;
+
+    memset(&sun, 0, sizeof(sun));
+    sun.sun_family = AF_UNIX;
+    memcpy(sun.sun_path, c->unix_path, sizeof(sun.sun_path)); /* NUL-terminated: md_client_socket_parse */
+    fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    if (fd < 0) {
+        md_err_set(err, MD_EIO, "cannot connect to %s: %s", c->origin, strerror(errno));
+        return -1;
+    }
+    set_io_timeouts(fd, c->timeout_ms);
+    do
+        r = connect(fd, (const struct sockaddr *)&sun, sizeof(sun));
+    while (r != 0 && errno == EINTR);
+    if (r != 0) {
+        md_err_set(err, MD_EIO, "cannot connect to %s: %s", c->origin,
+                   errno == EAGAIN ? "timed out (the listener's queue stays full)" : strerror(errno));
+        close(fd);
+        return -1;
+    }
     return fd;
 }
 
@@ -481,8 +572,13 @@ int md_client_request(md_client_t *c, const char *method, const char *path, cons
 
     md_buf_init(&req);
     md_buf_init(&in);
-    md_buf_printf(&req, "%s %s HTTP/1.1\r\nHost: %s%s%s:%s\r\nUser-Agent: mandate-cli\r\n", method, path,
-                  c->addr.ipv6 ? "[" : "", c->addr.host, c->addr.ipv6 ? "]" : "", c->addr.port);
+    md_buf_printf(&req, "%s %s HTTP/1.1\r\n", method, path);
+    if (c->unix_path[0] != '\0')
+        md_buf_adds(&req, "Host: localhost\r\n");
+    else
+        md_buf_printf(&req, "Host: %s%s%s:%s\r\n", c->addr.ipv6 ? "[" : "", c->addr.host,
+                      c->addr.ipv6 ? "]" : "", c->addr.port);
+    md_buf_adds(&req, "User-Agent: mandate-cli\r\n");
     md_buf_adds(&req, "Accept: application/json\r\nConnection: close\r\n");
     if (c->token != NULL) md_buf_printf(&req, "Authorization: Bearer %s\r\n", c->token);
     if (body != NULL) md_buf_printf(&req, "Content-Type: application/json\r\nContent-Length: %zu\r\n", n);
@@ -492,7 +588,7 @@ int md_client_request(md_client_t *c, const char *method, const char *path, cons
         rc = md_err_set(err, MD_ENOMEM, "out of memory");
         goto out;
     }
-    fd = dial(c, err);
+    fd = c->unix_path[0] != '\0' ? dial_unix(c, err) : dial_tcp(c, err);
     if (fd < 0) goto out;
     if (c->tls != NULL) {
         ssl = SSL_new(c->tls);
@@ -574,4 +670,98 @@ out:
     if (fd >= 0) close(fd);
     ERR_clear_error();
     return rc;
+}
+
+/* ---------------------------------------------------------------- reporting */
+
+/* msg as a JSON string; bytes that are not UTF-8 (a path from the command line) become U+FFFD. */
+static json_t *json_text(const char *msg)
+{
+    json_t *s = json_string(msg);
+    if (s != NULL) return s;
+    md_buf_t b;
+    size_t n = strlen(msg), i = 0;
+    md_buf_init(&b);
+    while (i < n) {
+        size_t at = i;
+        int32_t cp = md_utf8_next(msg, n, &i);
+        if (cp < 0) {
+            cp = 0xfffd;
+            i = at + 1;
+        }
+        md_utf8_put(&b, (uint32_t)cp);
+    }
+    s = b.oom || b.p == NULL ? NULL : json_stringn(b.p, b.n);
+    md_buf_free(&b);
+    return s;
+}
+
+/* {"error": code, "message": msg, "status": status} on stdout. */
+static void print_error_json(const char *code, const char *msg, int status)
+{
+    json_t *e = json_pack("{s:s, s:o?, s:i}", "error", code, "message", json_text(msg), "status", status);
+    if (e == NULL) return;
+    json_dumpf(e, stdout, JSON_COMPACT);
+    fputc('\n', stdout);
+    json_decref(e);
+}
+
+int md_client_fail(bool json, int code, const char *kind, const char *msg)
+{
+    if (json)
+        print_error_json(kind, msg, 0);
+    else
+        fprintf(stderr, "mandate: %s\n", msg);
+    return code;
+}
+
+int md_client_usage(bool json, const char *command, const char *msg)
+{
+    if (json) return md_client_fail(true, MD_EXIT_USAGE, "usage", msg);
+    fprintf(stderr, "mandate: %s (see `mandate help %s`)\n", msg, command);
+    return MD_EXIT_USAGE;
+}
+
+int md_client_call(md_client_t *c, bool json, const char *method, const char *path, const json_t *body,
+                   json_t **doc)
+{
+    md_client_resp_t resp;
+    md_err_t err = {0};
+    json_error_t je;
+    json_t *j = NULL;
+    char *text = NULL;
+    int code;
+
+    *doc = NULL;
+    if (body != NULL && (text = json_dumps(body, JSON_COMPACT)) == NULL)
+        return md_client_fail(json, MD_EXIT_USAGE, "usage", "out of memory");
+    md_client_resp_init(&resp);
+    if (md_client_request(c, method, path, text, text ? strlen(text) : 0, &resp, &err) != MD_OK) {
+        code = md_client_fail(json, MD_EXIT_SERVER, "connection", err.msg);
+        goto out;
+    }
+    j = resp.body.n ? json_loadb(resp.body.p, resp.body.n, 0, &je) : NULL;
+    if (resp.status >= 200 && resp.status < 300) {
+        if (resp.body.n && j == NULL) {
+            code = md_client_fail(json, MD_EXIT_SERVER, "bad_response", "the server's answer is not JSON");
+            goto out;
+        }
+        *doc = j;
+        j = NULL;
+        code = MD_EXIT_OK;
+        goto out;
+    }
+    code = resp.status >= 400 && resp.status < 500 ? MD_EXIT_REFUSED : MD_EXIT_SERVER;
+    const char *ecode = json_string_value(json_object_get(j, "error"));
+    const char *msg = json_string_value(json_object_get(j, "message"));
+    if (json)
+        print_error_json(ecode ? ecode : "http_error", msg ? msg : "the server gave no message", resp.status);
+    else
+        fprintf(stderr, "mandate: %s (HTTP %d%s%s)\n", msg ? msg : "the server refused the request",
+                resp.status, ecode ? " " : "", ecode ? ecode : "");
+out:
+    json_decref(j);
+    free(text);
+    md_client_resp_free(&resp);
+    return code;
 }

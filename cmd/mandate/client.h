@@ -1,7 +1,8 @@
 /*
  * client.h: how `mandate` talks to mandated — a small blocking HTTP/1.1
- * client over one TCP connection per request (Connection: close), with TLS
- * and certificate verification when the address is https://.
+ * client over one connection per request (Connection: close): TCP, with TLS
+ * and certificate verification when the address is https://, or a Unix
+ * socket for mandated's Workload API.
  *
  * Where and as whom:
  *   address     --addr, else $MANDATE_ADDR, else http://127.0.0.1:7744.
@@ -15,6 +16,10 @@
  *   CA          --cacert, else $MANDATE_CACERT: PEM certificates to trust for
  *               https:// (default: the system's trust store).  The server's
  *               certificate must verify and match the host (name or IP).
+ *   socket      the Workload API instead (md_client_init_unix): --socket,
+ *               else $MANDATE_AGENT_SOCKET; /abs/path, unix:/abs/path or
+ *               unix:///abs/path.  No token and no TLS: mandated identifies
+ *               the calling process by its socket (SO_PEERCRED attestation).
  *
  * Exit codes every client command uses (MD_EXIT_*): 0 done, 1 usage or
  * input error (nothing sent), 3 the server refused the request (4xx),
@@ -26,6 +31,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 
+#include <jansson.h>
 #include <openssl/ssl.h>
 
 #include "core/core.h"
@@ -40,6 +46,8 @@ enum {
 #define MD_CLIENT_DEFAULT_ADDR "http://127.0.0.1:7744"
 #define MD_CLIENT_RESPONSE_MAX (64u << 20)
 #define MD_CLIENT_TOKEN_MAX 4096
+#define MD_CLIENT_SOCKET_ENV "MANDATE_AGENT_SOCKET"
+#define MD_CLIENT_SOCKET_PATH_MAX 108 /* sizeof(sun_path) on Linux, the NUL included */
 
 /* A parsed address. */
 typedef struct md_client_addr {
@@ -71,12 +79,20 @@ void md_client_resp_free(md_client_resp_t *r);
 int md_client_parse_response(const char *data, size_t n, bool eof, md_client_resp_t *out, bool *complete,
                              md_err_t *err) MD_WUR;
 
+/*
+ * Parse a Workload API socket: /abs/path, unix:/abs/path or unix:///abs/path
+ * (the SPIFFE_ENDPOINT_SOCKET forms; no host, query or fragment).  out gets the
+ * path, which must fit a Unix socket address.  MD_OK or MD_EINVAL with err set.
+ */
+int md_client_socket_parse(const char *s, char out[MD_CLIENT_SOCKET_PATH_MAX], md_err_t *err) MD_WUR;
+
 typedef struct md_client {
     md_client_addr_t addr;
-    char *token;      /* owned, wiped on free; NULL: no Authorization header */
-    SSL_CTX *tls;     /* owned when addr.tls */
-    int timeout_ms;   /* connect, and each read or write */
-    char origin[300]; /* "http://host:port" for messages */
+    char unix_path[MD_CLIENT_SOCKET_PATH_MAX]; /* non-empty: talk over this Unix socket, not addr */
+    char *token;                               /* owned, wiped on free; NULL: no Authorization header */
+    SSL_CTX *tls;                              /* owned when addr.tls */
+    int timeout_ms;                            /* connect, and each read or write */
+    char origin[300];                          /* "http://host:port" or "unix:/path" for messages */
 } md_client_t;
 
 typedef struct md_client_opts {
@@ -89,6 +105,10 @@ typedef struct md_client_opts {
 /* Resolve the options and the environment; read the token.  MD_OK, or
  * MD_EINVAL (usage/input: bad address, no or unsafe token file) with err set. */
 int md_client_init(md_client_t *c, const md_client_opts_t *opts, md_err_t *err) MD_WUR;
+/* A client of mandated's Workload API at path (NULL: $MANDATE_AGENT_SOCKET; see
+ * md_client_socket_parse).  Requests carry `Host: localhost` and no token.
+ * MD_OK, or MD_EINVAL (no socket given, or a bad one) with err set. */
+int md_client_init_unix(md_client_t *c, const char *path, md_err_t *err) MD_WUR;
 void md_client_free(md_client_t *c);
 
 /* Read a token file (first line; refused when group/others may access it). *out is malloc'd;
@@ -105,5 +125,27 @@ int md_client_request(md_client_t *c, const char *method, const char *path, cons
 
 /* Append s percent-encoded as one path segment (everything but A-Z a-z 0-9 - . _ ~). */
 void md_client_path_segment(md_buf_t *b, const char *s);
+
+/*
+ * How every client command reports, in one place.  With json: exactly one
+ * JSON document on stdout, {"error": CODE, "message": TEXT, "status": HTTP
+ * status or 0}; without: "mandate: TEXT ..." on stderr.
+ */
+
+/* An error found before or without an answer (kind: "usage", "connection", ...).  Returns code. */
+int md_client_fail(bool json, int code, const char *kind, const char *msg);
+/* A usage error of command ("agent register"), pointing at `mandate help COMMAND`.  Returns MD_EXIT_USAGE. */
+int md_client_usage(bool json, const char *command, const char *msg);
+
+/*
+ * One request with a JSON body (NULL: none) through an initialised client.
+ * On MD_EXIT_OK *doc is the 2xx answer's JSON (owned by the caller; NULL when
+ * the body is empty).  Otherwise the failure has been reported and the exit
+ * code is returned: MD_EXIT_REFUSED for a 4xx, MD_EXIT_SERVER for any other
+ * status, an answer that is not JSON, or no answer; an HTTP error shows as
+ * "mandate: MESSAGE (HTTP STATUS ERROR)" without json.
+ */
+int md_client_call(md_client_t *c, bool json, const char *method, const char *path, const json_t *body,
+                   json_t **doc) MD_WUR;
 
 #endif

@@ -10,6 +10,10 @@ int md_cmd_cedar(int argc, char **argv);
 int md_cmd_agent(int argc, char **argv);
 /* The help text of "agent", "agent register", ...; NULL when command is not one of them. */
 const char *md_cmd_agent_help(const char *command);
+/* `mandate svid ...` (svid_cmd.c): JWT-SVIDs and their keys from mandated's Workload API socket. */
+int md_cmd_svid(int argc, char **argv);
+/* The help text of "svid", "svid fetch", "svid bundle"; NULL when command is not one of them. */
+const char *md_cmd_svid_help(const char *command);
 /* Print the help text of a command ("cedar", "cedar authorize", ...). */
 void md_cmd_help(const char *command);
 

@@ -24,12 +24,17 @@ static const struct help {
          "  cedar authorize    decide one request against Cedar policies\n"
          "  cedar run-tests    run Cedar integration-test files\n"
          "  cedar check-parse  check that policies (and a schema) parse\n"
+         "  svid fetch         fetch a JWT-SVID for this process from mandated's Workload API\n"
+         "  svid bundle        print the keys that verify JWT-SVIDs (JWKS)\n"
          "  help <command>     show help for a command\n"
          "  version            print the version\n"
          "\n"
          "Commands that talk to mandated (agent ...) take --addr URL (default $MANDATE_ADDR,\n"
          "else http://127.0.0.1:7744), --token-file FILE (default $MANDATE_TOKEN_FILE; refused\n"
          "when group or others may read it), --cacert FILE (default $MANDATE_CACERT) and --json.\n"
+         "Commands an agent runs (svid ...) talk to the Workload API socket instead: they take\n"
+         "--socket PATH (default $MANDATE_AGENT_SOCKET) and --json, and send no token (mandated\n"
+         "identifies the calling process).\n"
          "Their exit status: 0 done, 1 usage or input error, 3 the server refused the request\n"
          "(4xx), 4 server error (5xx) or no connection.\n"},
     {"cedar", "usage: mandate cedar <authorize|run-tests|check-parse> [args]\n"
@@ -65,7 +70,8 @@ static const char *help_text(const char *command)
 {
     for (size_t i = 0; i < sizeof(helps) / sizeof(helps[0]); i++)
         if (strcmp(helps[i].command, command) == 0) return helps[i].text;
-    return md_cmd_agent_help(command);
+    const char *text = md_cmd_agent_help(command);
+    return text != NULL ? text : md_cmd_svid_help(command);
 }
 
 void md_cmd_help(const char *command)
@@ -86,6 +92,7 @@ int main(int argc, char **argv)
     const char *cmd = argv[1];
     if (strcmp(cmd, "cedar") == 0) return md_cmd_cedar(argc - 1, argv + 1);
     if (strcmp(cmd, "agent") == 0) return md_cmd_agent(argc - 1, argv + 1);
+    if (strcmp(cmd, "svid") == 0) return md_cmd_svid(argc - 1, argv + 1);
     if (strcmp(cmd, "version") == 0 || strcmp(cmd, "--version") == 0) {
         printf("mandate %s\n", MANDATE_VERSION);
         return 0;

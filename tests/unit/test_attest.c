@@ -765,9 +765,9 @@ static void test_fake_exe(void **state)
     snprintf(target, sizeof(target), "%s (deleted)", f->bin);
     fake_exe(f, target);
     EXPECT_REFUSED(f, MD_ATTEST_EEXE_DELETED, "deleted or replaced");
-    /* no exe link (kernel threads have none) */
+    /* no exe link: a user process loses it while it exits (kernel threads have none but are never peers) */
     fake_exe(f, NULL);
-    EXPECT_REFUSED(f, MD_ATTEST_EEXE_UNREADABLE, "cannot read the executable link");
+    EXPECT_REFUSED(f, MD_ATTEST_EPEER_GONE, "is exiting");
     /* a link to nothing */
     snprintf(target, sizeof(target), "%s/missing", f->dir);
     fake_exe(f, target);
