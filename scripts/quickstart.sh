@@ -53,6 +53,17 @@ echo "the signing keys published at $url/.well-known/jwks.json:"
 curl -fsS "$url/.well-known/jwks.json" | sed 's/^/  /'
 echo
 echo
+echo "the agent proves what it is: build/mandate (the registered binary) asks the Workload API"
+echo "on $run/data/agent.sock for a JWT-SVID; mandated attests the calling process (uid, SHA-256"
+echo "of its executable) and signs one for the entry it matches:"
+export MANDATE_AGENT_SOCKET="$top/$run/data/agent.sock"
+svid=$(build/mandate svid fetch --audience tickets-api --ttl 120)
+echo "  $svid" | cut -c1-100 | sed 's/$/.../'
+echo "  claims: $(printf '%s' "$svid" | cut -d. -f2 | tr '_-' '/+' | base64 -d 2>/dev/null || true)"
+echo "another program (curl) asking on the same socket is refused:"
+echo "  $(curl -sS --unix-socket "$run/data/agent.sock" -H 'Content-Type: application/json' \
+    -d '{"audience":"tickets-api"}' http://localhost/v1/svid)"
+echo
 
 echo "the story: an agent task (Task::\"t-1\", on behalf of alice) calls tools"
 echo "policies: $q/policies.cedar   schema: $q/schema.cedarschema"
