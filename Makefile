@@ -48,6 +48,9 @@ $(BUILD)/obj/%.o: %.c
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS) -c -o $@ $<
 
+# the built-in Cedar schema is assembled into this object (.incbin)
+$(BUILD)/obj/src/server/policies.o: policies/mandate.cedarschema
+
 $(BUILD)/libmandate.a: $(LIB_OBJS)
 	@mkdir -p $(dir $@)
 	rm -f $@ && ar rcs $@ $^

@@ -1059,6 +1059,13 @@ static const md_conf_directive_t directives[] = {
     {"keys.max_token_lifetime", MD_CONF_DURATION, OFF(keys_max_token_lifetime), NULL, 1000,
      366 * 24 * MS_HOUR, NULL, validate_whole_seconds, 0},
     {"keys.kek_file", MD_CONF_PATH, OFF(keys_kek_file), NULL, 0, 0, NULL, NULL, MD_CONF_RESTART},
+    {"policies.dir", MD_CONF_PATH, OFF(policies_dir), NULL, 0, 0, NULL, NULL, 0},
+    {"policies.schema", MD_CONF_PATH, OFF(policies_schema), NULL, 0, 0, NULL, NULL, 0},
+    {"tasks.default_ttl", MD_CONF_DURATION, OFF(tasks_default_ttl), "10m", 1000, 15 * 60 * 1000, NULL,
+     validate_whole_seconds, 0},
+    {"tasks.max_ttl", MD_CONF_DURATION, OFF(tasks_max_ttl), "15m", 1000, 15 * 60 * 1000, NULL,
+     validate_whole_seconds, 0},
+    {"tasks.max_depth", MD_CONF_INT, OFF(tasks_max_depth), "3", 0, 16, NULL, NULL, 0},
     {"workload.socket", MD_CONF_PATH, OFF(workload_socket), NULL, 0, 0, NULL, NULL, MD_CONF_RESTART},
     {"workload.threads", MD_CONF_INT, OFF(workload_threads), "4", 1, 64, NULL, NULL, MD_CONF_RESTART},
     {"workload.max_pending", MD_CONF_INT, OFF(workload_max_pending), "256", 1, 100000, NULL, NULL, 0},
@@ -1280,6 +1287,10 @@ static int finish(md_config_t *cfg, const md_config_overrides_t *ov, md_conf_dia
         cfg->store_path = p;
     }
     if (finish_keys(cfg, diag) != MD_OK) return MD_ENOMEM;
+    if (cfg->tasks_default_ttl > cfg->tasks_max_ttl)
+        md_conf_diag_add(diag, cfg->file, md_config_line(cfg, "tasks.default_ttl"), "tasks.default_ttl",
+                         "must not be longer than tasks.max_ttl (%llds)",
+                         (long long)(cfg->tasks_max_ttl / 1000));
     if (finish_workload(cfg, diag) != MD_OK) return MD_ENOMEM;
     finish_federation(cfg, diag);
     return diag->count + diag->dropped > before ? MD_EINVAL : MD_OK;

@@ -183,6 +183,13 @@ typedef struct md_config {
     int64_t keys_overlap;            /* ms: a next key is published this long before it signs */
     int64_t keys_max_token_lifetime; /* ms: the longest lifetime of a token we sign */
     const char *keys_kek_file;       /* absolute; default <data_dir>/kek */
+    /* Cedar policies (src/server/policies.c) and tasks (src/task/) */
+    const char *policies_dir; /* absolute: every *.cedar file in it, in name order; NULL: no policy */
+    const char
+        *policies_schema;      /* absolute: a Cedar schema; NULL: the built-in policies/mandate.cedarschema */
+    int64_t tasks_default_ttl; /* ms (whole seconds): a mandate's lifetime when none is asked for */
+    int64_t tasks_max_ttl;     /* ms (whole seconds), at most 15 min */
+    int64_t tasks_max_depth;   /* delegation levels below a task started by an agent */
     /* the Workload API (src/server/workload.c) */
     const char *workload_socket;  /* absolute; default <data_dir>/agent.sock */
     int64_t workload_threads;     /* attestation threads (hashing executables blocks) */

@@ -177,6 +177,8 @@ int md_snapshot_build(md_config_t *cfg, uint64_t generation, md_snapshot_t *prev
         memcpy(p + sl, cfg->listen, ll + 1);
         snap->issuer = p;
     }
+    rc = md_policies_load(cfg, &snap->policies, diag);
+    if (rc != MD_OK) goto out;
     rc = md_oidc_registry_new(cfg, prev ? prev->oidc : NULL, &snap->oidc, diag);
     if (rc != MD_OK) goto out;
     snap->config = cfg;
@@ -188,6 +190,7 @@ out:
     md_config_free(cfg);
     if (snap) {
         SSL_CTX_free(snap->tls);
+        md_policies_free(snap->policies);
         free(snap);
     }
     return rc;
@@ -205,6 +208,7 @@ void md_snapshot_unref(md_snapshot_t *snap)
     if (atomic_fetch_sub_explicit(&snap->refs, 1, memory_order_acq_rel) != 1) return;
     SSL_CTX_free(snap->tls);
     md_oidc_registry_unref(snap->oidc);
+    md_policies_free(snap->policies);
     md_config_free(snap->config);
     free(snap);
 }

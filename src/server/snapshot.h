@@ -20,6 +20,7 @@
 
 #include "core/config.h"
 #include "identity/oidc.h"
+#include "server/policies.h"
 
 typedef struct md_snapshot {
     atomic_int refs;
@@ -29,6 +30,7 @@ typedef struct md_snapshot {
     const char *issuer;       /* config `issuer`, or "http(s)://<listen>" when unset (in config's arena) */
     SSL_CTX *tls;             /* owned; NULL when tls.cert is not set */
     md_oidc_registry_t *oidc; /* owned reference: federation.issuers (may hold none) */
+    md_policies_t *policies;  /* owned: the Cedar policies and schema (src/server/policies.h) */
 } md_snapshot_t;
 
 /*
