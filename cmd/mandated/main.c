@@ -1,6 +1,8 @@
 /*
  * main.c: `mandated`, the mandate daemon: command line, configuration
- * check (-n), then src/server runs the daemon until SIGTERM.
+ * check (-n: the file, and the secret files on disk it points at, without
+ * creating or changing anything), then src/server runs the daemon until
+ * SIGTERM.
  *
  * It runs in the foreground and logs to stderr (run it under a supervisor
  * such as systemd); it writes nothing outside its data directory.  Files it
@@ -10,11 +12,14 @@
 #include <stdio.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
 #include <event2/event.h>
 
 #include "core/config.h"
 #include "core/log.h"
+#include "keys/keyfile.h"
+#include "keys/keys.h"
 #include "server/server.h"
 #include "server/snapshot.h"
 
@@ -41,6 +46,38 @@ static void print_diag(const md_conf_diag_t *diag)
 {
     if (diag->text.p != NULL) fputs(diag->text.p, stderr);
     if (diag->dropped > 0) fprintf(stderr, "... and %d more errors\n", diag->dropped);
+}
+
+/*
+ * For -n: what start-up would refuse on disk, reported like configuration
+ * errors, reading nothing secret and creating or changing nothing: the data
+ * dir when it exists (a folder, not a link, ours, private), admin.token in it
+ * when it exists, and the KEK when it exists or keys.kek_file names one (a
+ * regular private file of ours with one link, exactly 32 bytes, in a folder
+ * nobody else can write to).  See keys/keyfile.h.
+ */
+static void check_files(const md_config_t *cfg, md_conf_diag_t *diag)
+{
+    int dline = md_config_line(cfg, "data_dir"), kline = md_config_line(cfg, "keys.kek_file");
+    md_err_t err = {0};
+    int dirfd = -1, fd = -1, rc;
+
+    rc = md_keyfile_dir_open(cfg->data_dir, true, &dirfd, &err);
+    if (rc != MD_OK && rc != MD_ENOENT) md_conf_diag_add(diag, cfg->file, dline, "data_dir", "%s", err.msg);
+    if (dirfd >= 0) {
+        char path[4096];
+        snprintf(path, sizeof(path), "%s/%s", cfg->data_dir, MD_KEYFILE_ADMIN_TOKEN);
+        md_err_clear(&err);
+        rc = md_keyfile_open(dirfd, MD_KEYFILE_ADMIN_TOKEN, path, &fd, &err);
+        if (rc != MD_OK && rc != MD_ENOENT)
+            md_conf_diag_add(diag, cfg->file, dline, "data_dir", "admin token: %s", err.msg);
+        if (fd >= 0) close(fd);
+        close(dirfd);
+    }
+    /* the default KEK is created at the first start; a named one must be there */
+    md_err_clear(&err);
+    if (md_keys_kek_check(cfg->keys_kek_file, kline > 0, &err) != MD_OK)
+        md_conf_diag_add(diag, cfg->file, kline, "keys.kek_file", "%s", err.msg);
 }
 
 int main(int argc, char **argv)
@@ -101,15 +138,16 @@ int main(int argc, char **argv)
         goto out;
     }
     if (check) {
+        check_files(cfg, &diag);
         /* build the snapshot too, so TLS files are loaded and matched */
         md_snapshot_t *snap = NULL;
-        if (md_snapshot_build(cfg, 0, NULL, &snap, &diag) != MD_OK) {
-            cfg = NULL;
+        int rc = md_snapshot_build(cfg, 0, NULL, &snap, &diag);
+        cfg = NULL;
+        md_snapshot_unref(snap);
+        if (rc != MD_OK || diag.count > 0 || diag.dropped > 0) {
             print_diag(&diag);
             goto out;
         }
-        cfg = NULL;
-        md_snapshot_unref(snap);
         printf("configuration OK\n");
         status = 0;
         goto out;

@@ -31,6 +31,7 @@
 #include <openssl/rand.h>
 
 #include "core/log.h"
+#include "keys/keyfile.h"
 #include "server/metrics.h"
 
 struct md_keys_view {
@@ -50,8 +51,9 @@ struct md_keys {
     md_keyset_t *ks;                    /* owned */
     md_keys_view_t *published;          /* owned reference: the latest view */
     uint64_t generation;
-    bool dirty;         /* the set has a change the store does not have */
-    int64_t high_water; /* seconds: see keys.h */
+    bool dirty;             /* the set has a change the store does not have */
+    int64_t high_water;     /* seconds: see keys.h */
+    int64_t set_generation; /* the generation of the set in the store, as last loaded or written; 0: none */
     char signer_kid[MD_JWK_THUMBPRINT_LEN + 1];
 };
 
@@ -65,123 +67,118 @@ void md_keys_policy_from_config(const md_config_t *cfg, md_keyset_policy_t *out)
 
 /* ---------------------------------------------------------------- the KEK file */
 
-static int fsync_parent(const char *path)
+/* err gets "kek: " + inner's message, with inner's code. */
+static int kek_err(md_err_t *err, int rc, const md_err_t *inner)
 {
-    char dir[4096];
-    const char *slash = strrchr(path, '/');
-    size_t n = slash == NULL ? 1 : slash == path ? 1 : (size_t)(slash - path);
-    if (n >= sizeof(dir)) return -1;
-    memcpy(dir, slash == NULL ? "." : path, n);
-    dir[n] = '\0';
-    int fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-    if (fd < 0) return -1;
-    int r = fsync(fd);
-    close(fd);
-    return r;
+    return md_err_set(err, rc, "kek: %s", inner->msg);
 }
 
-static int kek_create(const char *path, unsigned char kek[MD_KEYS_KEK_LEN], md_err_t *err)
+/*
+ * Open the KEK's folder (checked, see keyfile.h) and the KEK in it (checked,
+ * and exactly MD_KEYS_KEK_LEN bytes).  *dirfd is set whenever the folder
+ * opened, also when the file is absent (MD_ENOENT): the caller may create it
+ * there.  *fd only on MD_OK.
+ */
+static int kek_open(const char *path, int *dirfd, int *fd, md_err_t *err)
 {
-    char tmp[4096];
-    int fd = -1, rc = MD_EIO;
-    size_t off = 0;
+    char dir[4096];
+    const char *name = NULL;
+    struct stat st;
+    md_err_t inner = {0};
+    int rc;
 
-    if ((size_t)snprintf(tmp, sizeof(tmp), "%s.new", path) >= sizeof(tmp))
-        return md_err_set(err, MD_EINVAL, "kek: path too long");
+    *dirfd = *fd = -1;
+    if (path == NULL || path[0] == '\0') return md_err_set(err, MD_EINVAL, "kek: no file named");
+    if (md_keyfile_split(path, dir, sizeof(dir), &name) != 0)
+        return md_err_set(err, MD_EINVAL, "kek: %s: not a file name", path);
+    rc = md_keyfile_dir_open(dir, false, dirfd, &inner);
+    if (rc == MD_ENOENT)
+        return md_err_set(err, MD_ENOENT, "kek: %s does not exist (nor does its folder)", path);
+    if (rc != MD_OK) return kek_err(err, rc, &inner);
+    rc = md_keyfile_open(*dirfd, name, path, fd, &inner);
+    if (rc == MD_ENOENT) return md_err_set(err, MD_ENOENT, "kek: %s does not exist", path);
+    if (rc != MD_OK) return kek_err(err, rc, &inner);
+    if (fstat(*fd, &st) != 0 || st.st_size != MD_KEYS_KEK_LEN) {
+        rc = md_err_set(err, MD_EINVAL, "kek: %s holds %lld bytes; a KEK is exactly %d random bytes", path,
+                        (long long)st.st_size, MD_KEYS_KEK_LEN);
+        close(*fd);
+        *fd = -1;
+        return rc;
+    }
+    return MD_OK;
+}
+
+/* A new KEK in dirfd: written to NAME.new, then linked to NAME, which must still not exist. */
+static int kek_create(int dirfd, const char *path, unsigned char kek[MD_KEYS_KEK_LEN], md_err_t *err)
+{
+    char dir[4096], tmp[512];
+    const char *name = NULL;
+    md_err_t inner = {0};
+    int rc;
+
+    if (md_keyfile_split(path, dir, sizeof(dir), &name) != 0 ||
+        (size_t)snprintf(tmp, sizeof(tmp), "%s.new", name) >= sizeof(tmp))
+        return md_err_set(err, MD_EINVAL, "kek: %s: name too long", path);
     if (RAND_priv_bytes(kek, MD_KEYS_KEK_LEN) != 1) return md_err_set(err, MD_EIO, "kek: no randomness");
-    if (unlink(tmp) != 0 && errno != ENOENT) {
-        md_err_set(err, MD_EIO, "kek: %s: %s", tmp, strerror(errno));
-        goto out;
-    }
-    fd = open(tmp, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
-    if (fd < 0) {
-        md_err_set(err, MD_EIO, "kek: %s: %s", tmp, strerror(errno));
-        goto out;
-    }
-    while (off < MD_KEYS_KEK_LEN) {
-        ssize_t w = write(fd, kek + off, MD_KEYS_KEK_LEN - off);
-        if (w < 0 && errno == EINTR) continue;
-        if (w <= 0) {
-            md_err_set(err, MD_EIO, "kek: write %s: %s", tmp, strerror(errno));
-            goto out;
-        }
-        off += (size_t)w;
-    }
-    if (fsync(fd) != 0) {
-        md_err_set(err, MD_EIO, "kek: fsync %s: %s", tmp, strerror(errno));
-        goto out;
-    }
-    close(fd);
-    fd = -1;
-    if (rename(tmp, path) != 0) {
-        md_err_set(err, MD_EIO, "kek: rename %s: %s", tmp, strerror(errno));
-        goto out;
-    }
-    fsync_parent(path);
-    rc = MD_OK;
-out:
-    if (fd >= 0) close(fd);
+    rc = md_keyfile_write_tmp(dirfd, tmp, kek, MD_KEYS_KEK_LEN, path, &inner);
+    if (rc == MD_OK) rc = md_keyfile_publish(dirfd, tmp, name, false, path, &inner);
     if (rc != MD_OK) {
-        unlink(tmp);
         OPENSSL_cleanse(kek, MD_KEYS_KEK_LEN);
+        return kek_err(err, rc, &inner);
     }
-    return rc;
+    return MD_OK;
 }
 
 int md_keys_kek_load(const char *path, bool may_create, unsigned char kek[MD_KEYS_KEK_LEN], bool *created,
                      md_err_t *err)
 {
-    char msg[768];
-    unsigned char buf[MD_KEYS_KEK_LEN + 1];
-    struct stat st;
+    unsigned char buf[MD_KEYS_KEK_LEN];
+    md_err_t inner = {0};
     size_t n = 0;
-    int fd, rc = MD_EINVAL;
+    int dirfd = -1, fd = -1, rc;
 
     *created = false;
-    if (path == NULL || path[0] == '\0') return md_err_set(err, MD_EINVAL, "kek: no file named");
-    fd = open(path, O_RDONLY | O_NOFOLLOW | O_CLOEXEC | O_NOCTTY);
-    if (fd < 0 && errno == ENOENT) {
-        if (!may_create)
-            return md_err_set(
-                err, MD_ENOENT,
-                "kek: %s does not exist (create it with: head -c 32 /dev/urandom > %s; chmod 600 %s)", path,
-                path, path);
-        rc = kek_create(path, kek, err);
+    rc = kek_open(path, &dirfd, &fd, &inner);
+    if (rc == MD_ENOENT && may_create && dirfd >= 0) {
+        rc = kek_create(dirfd, path, kek, err);
         if (rc == MD_OK) *created = true;
-        return rc;
-    }
-    if (fd < 0)
-        return md_err_set(err, errno == ELOOP ? MD_EINVAL : MD_EIO, "kek: %s: %s", path,
-                          errno == ELOOP ? "is a symbolic link: name the real file" : strerror(errno));
-    if (md_conf_check_private(path, fd, msg, sizeof(msg)) != 0) {
-        md_err_set(err, MD_EINVAL, "kek: %s", msg);
         goto out;
     }
-    if (fstat(fd, &st) != 0 || st.st_size != MD_KEYS_KEK_LEN) {
-        md_err_set(err, MD_EINVAL, "kek: %s holds %lld bytes; a KEK is exactly %d random bytes", path,
-                   (long long)st.st_size, MD_KEYS_KEK_LEN);
+    if (rc == MD_ENOENT) {
+        rc = md_err_set(err, MD_ENOENT, "%s (create it with: head -c 32 /dev/urandom > %s; chmod 600 %s)",
+                        inner.msg, path, path);
         goto out;
     }
-    while (n < sizeof(buf)) {
-        ssize_t r = read(fd, buf + n, sizeof(buf) - n);
-        if (r < 0 && errno == EINTR) continue;
-        if (r < 0) {
-            md_err_set(err, MD_EIO, "kek: read %s: %s", path, strerror(errno));
-            goto out;
-        }
-        if (r == 0) break;
-        n += (size_t)r;
+    if (rc != MD_OK) {
+        rc = md_err_set(err, rc, "%s", inner.msg);
+        goto out;
     }
-    if (n != MD_KEYS_KEK_LEN) {
-        md_err_set(err, MD_EINVAL, "kek: %s changed while it was read", path);
+    rc = md_keyfile_read(fd, buf, sizeof(buf), &n, path, &inner);
+    if (rc != MD_OK || n != MD_KEYS_KEK_LEN) {
+        rc = rc != MD_OK && rc != MD_ELIMIT
+                 ? kek_err(err, rc, &inner)
+                 : md_err_set(err, MD_EINVAL, "kek: %s changed while it was read", path);
         goto out;
     }
     memcpy(kek, buf, MD_KEYS_KEK_LEN);
-    rc = MD_OK;
 out:
     OPENSSL_cleanse(buf, sizeof(buf));
-    close(fd);
+    if (fd >= 0) close(fd);
+    if (dirfd >= 0) close(dirfd);
     return rc;
+}
+
+int md_keys_kek_check(const char *path, bool must_exist, md_err_t *err)
+{
+    md_err_t inner = {0};
+    int dirfd = -1, fd = -1;
+    int rc = kek_open(path, &dirfd, &fd, &inner);
+
+    if (fd >= 0) close(fd);
+    if (dirfd >= 0) close(dirfd);
+    if (rc == MD_ENOENT && !must_exist) return MD_OK;
+    if (rc != MD_OK) return md_err_set(err, rc, "%s", inner.msg);
+    return MD_OK;
 }
 
 /* ---------------------------------------------------------------- views */
@@ -318,8 +315,23 @@ md_keys_view_t *md_keys_current(md_keys_t *keys)
 
 /* ---------------------------------------------------------------- persistence */
 
-/* The stored rows as the document md_keyset_load() reads. */
-static int load_set(md_store_t *st, const unsigned char *kek, md_keyset_t **out, size_t *nrows, md_err_t *err)
+/* The bytes every key's metadata MAC binds besides the set itself: the high-water setting
+ * (a raised mark would stretch the rotation period, a lowered one would drop retired keys early). */
+static void bound_text(md_buf_t *b, const char *high_water)
+{
+    md_buf_reset(b);
+    md_buf_printf(b, "%s=%s", MD_KEYS_SETTING_HIGH_WATER, high_water ? high_water : "");
+}
+
+/*
+ * Load the stored rows (the document md_keyset_load() reads) with their MACs
+ * checked against `bound`.  Rows from before the MACs existed (generation 0 or
+ * no MAC) are refused, not re-sealed: re-sealing would vouch for a schedule
+ * nobody authenticated, and would keep open a path by which old, unauthenticated
+ * rows could be brought back later.
+ */
+static int load_set(md_store_t *st, const unsigned char *kek, md_str_t bound, md_keyset_t **out,
+                    int64_t *generation, md_err_t *err)
 {
     md_arena_t a;
     md_store_signing_key_t *rows = NULL;
@@ -329,24 +341,49 @@ static int load_set(md_store_t *st, const unsigned char *kek, md_keyset_t **out,
     int rc;
 
     *out = NULL;
+    *generation = 0;
     md_arena_init(&a, 4096);
     rc = md_store_signing_keys_list(st, &a, &rows, &n, err);
     if (rc != MD_OK) goto out;
-    *nrows = n;
+    if (n == 0) { /* a first start */
+        *out = md_keyset_new();
+        rc = *out ? MD_OK : md_err_set(err, MD_ENOMEM, "keys: out of memory");
+        goto out;
+    }
+    for (size_t i = 0; i < n; i++) {
+        if (rows[i].generation == 0 || rows[i].mac == NULL || rows[i].mac[0] == '\0') {
+            rc = md_err_set(err, MD_JOSE_SEAL_BROKEN,
+                            "signing key %s: stored without a MAC over its state and times (by a mandated "
+                            "older than schema version 4, or the store was modified outside mandated): "
+                            "refusing the key set. To start over with new keys, delete the stored ones "
+                            "(sqlite3 STORE 'DELETE FROM signing_keys'; tokens they signed stop verifying)",
+                            rows[i].kid);
+            goto out;
+        }
+        if (rows[i].generation != rows[0].generation) {
+            rc = md_err_set(
+                err, MD_JOSE_SEAL_BROKEN,
+                "signing keys %s and %s: stored with different generations (%lld, %lld): the store "
+                "was modified outside mandated",
+                rows[0].kid, rows[i].kid, (long long)rows[0].generation, (long long)rows[i].generation);
+            goto out;
+        }
+    }
     rc = MD_ENOMEM;
     arr = json_array();
     if (arr == NULL) goto oom;
     for (size_t i = 0; i < n; i++) {
         const md_store_signing_key_t *r = &rows[i];
-        json_t *j = json_pack("{s:s, s:s, s:s, s:I, s:I, s:I, s:I, s:s}", "kid", r->kid, "alg", r->alg,
+        json_t *j = json_pack("{s:s, s:s, s:s, s:I, s:I, s:I, s:I, s:s, s:s}", "kid", r->kid, "alg", r->alg,
                               "state", r->state, "published", (json_int_t)r->published, "activated",
                               (json_int_t)r->activated, "retired", (json_int_t)r->retired, "remove_at",
-                              (json_int_t)r->remove_at, "sealed", r->sealed);
+                              (json_int_t)r->remove_at, "sealed", r->sealed, "mac", r->mac);
         if (j == NULL || json_array_append_new(arr, j) != 0) goto oom;
     }
-    doc = json_pack("{s:i, s:O}", "version", 1, "keys", arr);
+    doc =
+        json_pack("{s:i, s:I, s:O}", "version", 2, "generation", (json_int_t)rows[0].generation, "keys", arr);
     if (doc == NULL || (text = json_dumps(doc, JSON_COMPACT)) == NULL) goto oom;
-    rc = md_keyset_load(md_str_c(text), kek, out, err);
+    rc = md_keyset_load(md_str_c(text), kek, bound, out, generation, err);
     goto out;
 oom:
     md_err_set(err, MD_ENOMEM, "keys: out of memory");
@@ -358,7 +395,22 @@ out:
     return rc;
 }
 
-/* Write the whole set, and the high-water mark, in one transaction. */
+/* The generation of the set in the store now (0: no keys), to notice a change made behind our back. */
+static int stored_generation(md_store_t *st, int64_t *out, md_err_t *err)
+{
+    md_arena_t a;
+    md_store_signing_key_t *rows = NULL;
+    size_t n = 0;
+    md_arena_init(&a, 1024);
+    int rc = md_store_signing_keys_list(st, &a, &rows, &n, err);
+    *out = 0;
+    for (size_t i = 0; rc == MD_OK && i < n; i++)
+        if (rows[i].generation > *out || i == 0) *out = rows[i].generation;
+    md_arena_free(&a);
+    return rc;
+}
+
+/* Write the whole set, and the high-water mark, in one transaction, as the next generation. */
 static int persist(md_keys_t *keys, md_store_t *st, md_err_t *err)
 {
     char *text = NULL;
@@ -366,8 +418,19 @@ static int persist(md_keys_t *keys, md_store_t *st, md_err_t *err)
     json_t *doc = NULL, *arr;
     md_store_signing_key_t *rows = NULL;
     char hw[32];
-    int rc = md_keyset_save(keys->ks, keys->kek, &text, &len, err);
-    if (rc != MD_OK) return rc;
+    md_buf_t bound;
+    int64_t gen = keys->set_generation + 1, found = 0;
+    int rc;
+
+    md_buf_init(&bound);
+    snprintf(hw, sizeof(hw), "%lld", (long long)keys->high_water);
+    bound_text(&bound, hw);
+    if (bound.oom) {
+        rc = md_err_set(err, MD_ENOMEM, "keys: out of memory");
+        goto out;
+    }
+    rc = md_keyset_save(keys->ks, keys->kek, gen, (md_str_t){bound.p, bound.n}, &text, &len, err);
+    if (rc != MD_OK) goto out;
     json_error_t je;
     doc = json_loadb(text, len, 0, &je);
     arr = doc ? json_object_get(doc, "keys") : NULL;
@@ -380,9 +443,9 @@ static int persist(md_keys_t *keys, md_store_t *st, md_err_t *err)
     for (size_t i = 0; i < n; i++) {
         json_t *j = json_array_get(arr, i);
         json_int_t p = 0, ac = 0, re = 0, ra = 0;
-        if (json_unpack(j, "{s:s, s:s, s:s, s:I, s:I, s:I, s:I, s:s}", "kid", &rows[i].kid, "alg",
+        if (json_unpack(j, "{s:s, s:s, s:s, s:I, s:I, s:I, s:I, s:s, s:s}", "kid", &rows[i].kid, "alg",
                         &rows[i].alg, "state", &rows[i].state, "published", &p, "activated", &ac, "retired",
-                        &re, "remove_at", &ra, "sealed", &rows[i].sealed) != 0) {
+                        &re, "remove_at", &ra, "sealed", &rows[i].sealed, "mac", &rows[i].mac) != 0) {
             rc = md_err_set(err, MD_EINVAL, "keys: unexpected key set document");
             goto out;
         }
@@ -390,18 +453,31 @@ static int persist(md_keys_t *keys, md_store_t *st, md_err_t *err)
         rows[i].activated = ac;
         rows[i].retired = re;
         rows[i].remove_at = ra;
+        rows[i].generation = gen;
     }
-    snprintf(hw, sizeof(hw), "%lld", (long long)keys->high_water);
     rc = md_store_begin(st, err);
     if (rc != MD_OK) goto out;
-    rc = md_store_signing_keys_replace(st, rows, n, err);
+    /* The set in the store should be the one we loaded or wrote last.  If it is not, someone
+     * changed it (an older copy put back, say); ours replaces it, and the operator is told. */
+    rc = stored_generation(st, &found, err);
+    if (rc == MD_OK && found != keys->set_generation)
+        md_log_error("signing keys: the store holds key set generation %lld, but this mandated last wrote "
+                     "generation %lld: the store was modified outside mandated; replacing it with the "
+                     "running set",
+                     (long long)found, (long long)keys->set_generation);
+    if (rc == MD_OK) rc = md_store_signing_keys_replace(st, rows, n, err);
     if (rc == MD_OK) rc = md_store_setting_put(st, MD_KEYS_SETTING_HIGH_WATER, md_str_c(hw), err);
     if (rc == MD_OK) rc = md_store_commit(st, err);
-    if (rc != MD_OK) md_store_rollback(st);
+    if (rc != MD_OK) {
+        md_store_rollback(st);
+        goto out;
+    }
+    keys->set_generation = gen;
 out:
     free(rows);
     json_decref(doc);
     free(text);
+    md_buf_free(&bound);
     return rc;
 }
 
@@ -534,13 +610,14 @@ int md_keys_open(md_store_t *st, const md_keys_opts_t *opts, int64_t now, md_key
     md_arena_t a;
     md_store_signing_key_t *rows = NULL;
     size_t nrows = 0;
-    md_buf_t hw;
+    md_buf_t hw, bound;
     bool created = false, published = false;
     int rc;
 
     *out = NULL;
     md_arena_init(&a, 1024);
     md_buf_init(&hw);
+    md_buf_init(&bound);
     keys = calloc(1, sizeof(*keys));
     if (keys == NULL) {
         rc = md_err_set(err, MD_ENOMEM, "keys: out of memory");
@@ -561,22 +638,30 @@ int md_keys_open(md_store_t *st, const md_keys_opts_t *opts, int64_t now, md_key
     if (rc != MD_OK) goto out;
     if (created)
         md_log_info("created the key-encryption key %s (back it up apart from the database)", opts->kek_file);
-    rc = load_set(st, keys->kek, &keys->ks, &nrows, err);
-    if (rc != MD_OK) goto out;
     rc = md_store_setting_get(st, MD_KEYS_SETTING_HIGH_WATER, &hw, err);
-    if (rc == MD_OK) {
+    if (rc == MD_ENOENT) {
+        md_err_clear(err);
+        md_buf_reset(&hw);
+    } else if (rc != MD_OK) {
+        goto out;
+    }
+    bound_text(&bound, hw.n > 0 ? hw.p : NULL);
+    if (hw.oom || bound.oom) {
+        rc = md_err_set(err, MD_ENOMEM, "keys: out of memory");
+        goto out;
+    }
+    rc = load_set(st, keys->kek, (md_str_t){bound.p, bound.n}, &keys->ks, &keys->set_generation, err);
+    if (rc != MD_OK) goto out;
+    if (hw.n > 0) { /* authenticated by every key's MAC when there are keys */
         char *end = NULL;
-        long long v = strtoll(hw.p ? hw.p : "", &end, 10);
+        long long v = strtoll(hw.p, &end, 10);
         if (end == NULL || *end != '\0' || v < 0 || v > INT64_C(100) * 366 * 86400) {
             rc = md_err_set(err, MD_EINVAL, "keys: setting %s is malformed", MD_KEYS_SETTING_HIGH_WATER);
             goto out;
         }
         keys->high_water = v;
-    } else if (rc == MD_ENOENT) {
-        md_err_clear(err);
-        keys->high_water = opts->policy.max_token_lifetime;
     } else {
-        goto out;
+        keys->high_water = opts->policy.max_token_lifetime;
     }
     snprintf(keys->signer_kid, sizeof(keys->signer_kid), "%s", active_kid(keys->ks));
     keys->dirty = nrows == 0; /* a first start writes the first key */
@@ -594,6 +679,7 @@ int md_keys_open(md_store_t *st, const md_keys_opts_t *opts, int64_t now, md_key
 out:
     md_keys_free(keys);
     md_buf_free(&hw);
+    md_buf_free(&bound);
     md_arena_free(&a);
     return rc;
 }

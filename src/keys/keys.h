@@ -24,6 +24,18 @@
  *     key appears in the JWKS, unless it is durable;
  *   - private keys reach the store only sealed (AES-256-GCM under the KEK,
  *     AAD = kid); the KEK never reaches the store;
+ *   - every stored key's metadata (kid, alg, state, times, sealed value) is
+ *     authenticated together with the set's generation, the kids of the whole
+ *     set and the high-water setting below (token.h: md_keyset_save), so a
+ *     change to any of them made in the store by someone without the KEK makes
+ *     md_keys_open() fail ("signing key <kid>: stored metadata does not match
+ *     its seal: the store was modified outside mandated");
+ *   - the generation rises by one with every write of the set; a write that
+ *     finds another generation in the store than the one this process last
+ *     loaded or wrote logs an error (the store was changed behind its back)
+ *     and replaces it.  Residual risk: a whole earlier set (rows and setting
+ *     together) put back while mandated is stopped loads as authentic; see
+ *     docs/DESIGN.md, "Signing keys at rest";
  *   - a retired key stays in every later view until every token it can have
  *     signed has expired (token.h: retired + max_token_lifetime + skew), also
  *     when max_token_lifetime is lowered while the key signs: the longest
@@ -31,13 +43,16 @@
  *     (settings key `keys.lifetime_high_water`, in seconds) and used when it
  *     retires.
  *
- * The KEK file: exactly 32 bytes, a regular file owned by the daemon's user
- * (or root) with no permission bit for group or others, opened without
- * following symbolic links.  When it is absent, md_keys_open() creates it
- * (mode 0600, written to FILE.new, fsync'ed, renamed, folder fsync'ed) only
- * if opts->create_kek is set AND the store holds no sealed key; otherwise a
- * missing KEK fails start-up (sealed keys without their KEK are lost, and a
- * new KEK would not open them).
+ * The KEK file: exactly 32 bytes; a regular file owned by the daemon's user
+ * with no permission bit for group or others and one link, in a folder that
+ * is not a symbolic link, belongs to that user or root and that nobody else
+ * may write to (keys/keyfile.h).  The folder is opened once and the file
+ * through it, never following a symbolic link; a FIFO or device is refused
+ * without blocking.  When it is absent, md_keys_open() creates it (mode
+ * 0600, O_EXCL, written to FILE.new, fsync'ed, linked to FILE only if FILE
+ * still does not exist, folder fsync'ed) only if opts->create_kek is set AND
+ * the store holds no sealed key; otherwise a missing KEK fails start-up
+ * (sealed keys without their KEK are lost, and a new KEK would not open them).
  */
 #ifndef MD_KEYS_KEYS_H
 #define MD_KEYS_KEYS_H
@@ -75,21 +90,30 @@ void md_keys_policy_from_config(const md_config_t *cfg, md_keyset_policy_t *out)
 /*
  * Read (or, when allowed, create) the KEK into kek.  may_create: create the
  * file when it does not exist.  *created tells whether it did.  Refuses a
- * file that is not regular, is a symbolic link, is not exactly 32 bytes, has
- * any permission bit for group or others, or belongs to another user (root
- * excepted).  MD_OK, MD_ENOENT (absent and not created), MD_EINVAL (refused),
- * MD_EIO.
+ * file that is a symbolic link, not regular, not exactly 32 bytes, has any
+ * permission bit for group or others, more than one link, or belongs to
+ * another user; and a folder that fails keyfile.h's checks.  MD_OK,
+ * MD_ENOENT (absent and not created), MD_EINVAL (refused), MD_EIO.
  */
 int md_keys_kek_load(const char *path, bool may_create, unsigned char kek[MD_KEYS_KEK_LEN], bool *created,
                      md_err_t *err) MD_WUR;
+
+/*
+ * The same checks without reading the key or creating anything (for
+ * `mandated -n`): MD_OK when the file passes them, or is absent and
+ * !must_exist; otherwise md_keys_kek_load()'s code and message.
+ */
+int md_keys_kek_check(const char *path, bool must_exist, md_err_t *err) MD_WUR;
 
 /*
  * Load the key set from st (unsealing every key with the KEK), apply the
  * schedule at `now` (on a first start this makes the first key), persist any
  * change and publish the first view.  *out on success (md_keys_free).
  * Errors: the KEK's (above), MD_JOSE_SEAL_BROKEN (a sealed key does not open:
- * wrong KEK or tampering), MD_JOSE_MALFORMED (stored rows inconsistent), the
- * store's codes, MD_EINVAL (bad policy), MD_ENOMEM.
+ * wrong KEK or tampering; or a key's stored metadata does not match its MAC;
+ * or rows stored before metadata was authenticated, which are refused, not
+ * re-sealed), MD_JOSE_MALFORMED (stored rows inconsistent), the store's
+ * codes, MD_EINVAL (bad policy), MD_ENOMEM.
  */
 int md_keys_open(md_store_t *st, const md_keys_opts_t *opts, int64_t now, md_keys_t **out,
                  md_err_t *err) MD_WUR;

@@ -7,9 +7,16 @@
  * proves it is the admin with `Authorization: Bearer <token>`: the server
  * hashes what was presented and compares the hashes in constant time.
  *
- * Issuing is crash-safe: the token is written to admin.token.new (fsync),
- * its hash committed to the store, then the file renamed into place and the
- * folder fsync'ed.  A crash between commit and rename is finished on the
+ * Files: the data dir is opened once (O_DIRECTORY | O_NOFOLLOW, checked
+ * private and ours) and admin.token is reached only through that descriptor
+ * (keys/keyfile.h): an existing admin.token that is a symbolic link, not a
+ * regular file, not ours, has a group/other permission bit or more than one
+ * link fails start-up before anything is written, and is never followed.
+ *
+ * Issuing is crash-safe: the token is written to admin.token.new (O_CREAT |
+ * O_EXCL | O_NOFOLLOW, 0600, fsync), its hash committed to the store, then
+ * the file renamed into place and the folder fsync'ed, so admin.token is
+ * never half-written.  A crash between commit and rename is finished on the
  * next start (the .new file's hash matches the stored one).
  *
  * Invariants: no token, and no buffer that held one, outlives the function
@@ -31,10 +38,12 @@
 #include <openssl/rand.h>
 
 #include "core/log.h"
+#include "keys/keyfile.h"
 
 #define TOKEN_RAW 32
 #define TOKEN_TEXT 43 /* base64url of 32 bytes, unpadded */
 #define TOKEN_PRESENTED_MAX 512
+#define TOKEN_TMP MD_KEYFILE_ADMIN_TOKEN ".new"
 
 static int sha256(const void *p, size_t n, uint8_t out[32])
 {
@@ -66,112 +75,90 @@ static void base64url(const uint8_t *in, size_t n, char *out)
     out[o] = '\0';
 }
 
-static int fsync_dir(const char *dir)
+/* Read a token file (already checked): its first line, at most bufsz - 1 bytes.  Wipe buf after use. */
+static int read_token_fd(int fd, char *buf, size_t bufsz, size_t *len)
 {
-    int fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-    if (fd < 0) return -1;
-    int r = fsync(fd);
-    close(fd);
-    return r;
-}
-
-/* Write text + "\n" to a new private file (replacing a stale one). */
-static int write_private(const char *path, const char *text, size_t n, md_err_t *err)
-{
-    int fd;
-    size_t off = 0;
-    char nl = '\n';
-
-    if (unlink(path) != 0 && errno != ENOENT) return md_err_set(err, MD_EIO, "%s: %s", path, strerror(errno));
-    fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
-    if (fd < 0) return md_err_set(err, MD_EIO, "%s: %s", path, strerror(errno));
-    while (off < n + 1) {
-        ssize_t w = off < n ? write(fd, text + off, n - off) : write(fd, &nl, 1);
-        if (w < 0 && errno == EINTR) continue;
-        if (w <= 0) {
-            md_err_set(err, MD_EIO, "%s: %s", path, strerror(errno));
-            close(fd);
-            unlink(path);
-            return MD_EIO;
-        }
-        off += (size_t)w;
-    }
-    if (fsync(fd) != 0 || close(fd) != 0) {
-        md_err_set(err, MD_EIO, "%s: %s", path, strerror(errno));
-        unlink(path);
-        return MD_EIO;
-    }
-    return MD_OK;
-}
-
-/* Read a token file: its first line, at most TOKEN_PRESENTED_MAX bytes.  Wipe buf after use. */
-static int read_token_file(const char *path, char *buf, size_t bufsz, size_t *len)
-{
-    int fd = open(path, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
-    ssize_t r;
-    if (fd < 0) return -1;
-    do
-        r = read(fd, buf, bufsz - 1);
-    while (r < 0 && errno == EINTR);
-    close(fd);
-    if (r <= 0) return -1;
-    buf[r] = '\0';
+    size_t n = 0;
+    if (md_keyfile_read(fd, buf, bufsz - 1, &n, "token", NULL) != MD_OK || n == 0) return -1;
+    buf[n] = '\0';
     char *nl = strchr(buf, '\n');
     if (nl) *nl = '\0';
     *len = strlen(buf);
     return 0;
 }
 
-static bool file_exists(const char *path)
-{
-    struct stat st;
-    return lstat(path, &st) == 0;
-}
-
 /* Finish an issue interrupted between the store commit and the rename. */
-static void recover_pending(const char *path, const char *tmp, const uint8_t stored[32], const char *dir)
+static void recover_pending(int dirfd, const char *path, const char *tmp_path, const uint8_t stored[32])
 {
     char buf[TOKEN_PRESENTED_MAX + 2];
     uint8_t h[32];
     size_t n = 0;
+    int fd = -1;
+    md_err_t err = {0};
 
-    if (file_exists(path) || !file_exists(tmp)) return;
-    if (read_token_file(tmp, buf, sizeof(buf), &n) == 0 && sha256(buf, n, h) == 0 &&
-        CRYPTO_memcmp(h, stored, 32) == 0 && rename(tmp, path) == 0) {
-        fsync_dir(dir);
-        md_log_info("finished issuing the admin token interrupted at the last start: %s", path);
+    if (md_keyfile_exists(dirfd, MD_KEYFILE_ADMIN_TOKEN) || !md_keyfile_exists(dirfd, TOKEN_TMP)) return;
+    if (md_keyfile_open(dirfd, TOKEN_TMP, tmp_path, &fd, &err) != MD_OK) {
+        md_log_warn("not finishing the interrupted admin token issue: %s", err.msg);
+        return;
     }
+    if (read_token_fd(fd, buf, sizeof(buf), &n) == 0 && sha256(buf, n, h) == 0 &&
+        CRYPTO_memcmp(h, stored, 32) == 0 &&
+        md_keyfile_publish(dirfd, TOKEN_TMP, MD_KEYFILE_ADMIN_TOKEN, false, path, &err) == MD_OK)
+        md_log_info("finished issuing the admin token interrupted at the last start: %s", path);
+    close(fd);
     OPENSSL_cleanse(buf, sizeof(buf));
     OPENSSL_cleanse(h, sizeof(h));
 }
 
+/* An existing admin.token must be a private regular file of ours: refuse start-up otherwise, before
+ * anything is written (a link planted there is never followed, nor silently replaced). */
+static int check_token_file(int dirfd, const char *path, bool *exists, md_err_t *err)
+{
+    md_err_t inner = {0};
+    int fd = -1;
+    int rc = md_keyfile_open(dirfd, MD_KEYFILE_ADMIN_TOKEN, path, &fd, &inner);
+
+    *exists = rc == MD_OK;
+    if (fd >= 0) close(fd);
+    if (rc == MD_OK || rc == MD_ENOENT) return MD_OK;
+    return md_err_set(err, rc, "admin token: %s", inner.msg);
+}
+
 int md_admin_bootstrap(md_store_t *st, const char *data_dir, bool renew, uint8_t out[32], md_err_t *err)
 {
-    char path[4096], tmp[4096];
+    char path[4096], tmp_path[4096];
     uint8_t raw[TOKEN_RAW];
-    char text[TOKEN_TEXT + 1];
+    char text[TOKEN_TEXT + 2];
     md_store_admin_t admin;
     char logged[MD_LOG_HASH_SIZE];
-    int rc;
+    md_err_t inner = {0};
+    bool exists = false;
+    int dirfd = -1, rc;
 
     memset(&admin, 0, sizeof(admin));
-    if ((size_t)snprintf(path, sizeof(path), "%s/admin.token", data_dir) >= sizeof(path) ||
-        (size_t)snprintf(tmp, sizeof(tmp), "%s/admin.token.new", data_dir) >= sizeof(tmp))
+    if ((size_t)snprintf(path, sizeof(path), "%s/%s", data_dir, MD_KEYFILE_ADMIN_TOKEN) >= sizeof(path) ||
+        (size_t)snprintf(tmp_path, sizeof(tmp_path), "%s/%s", data_dir, TOKEN_TMP) >= sizeof(tmp_path))
         return md_err_set(err, MD_EINVAL, "data dir path too long");
+    /* the data dir once, checked; every file below is reached through it */
+    rc = md_keyfile_dir_open(data_dir, true, &dirfd, &inner);
+    if (rc != MD_OK) return md_err_set(err, rc, "data dir: %s", inner.msg);
 
     rc = md_store_admin_get(st, MD_ADMIN_NAME, &admin, err);
-    if (rc == MD_OK && !renew) {
-        recover_pending(path, tmp, admin.token_sha256, data_dir);
-        if (!file_exists(path))
+    if (rc != MD_OK && rc != MD_ENOENT) goto out;
+    if (rc == MD_OK && !renew) recover_pending(dirfd, path, tmp_path, admin.token_sha256);
+    bool have_admin = rc == MD_OK;
+    md_err_clear(err);
+    rc = check_token_file(dirfd, path, &exists, err);
+    if (rc != MD_OK) goto out;
+    if (have_admin && !renew) {
+        if (!exists)
             md_log_warn("%s is missing; the admin token it held still works. To issue a new one, restart "
                         "mandated with --new-admin-token",
                         path);
         memcpy(out, admin.token_sha256, 32);
-        OPENSSL_cleanse(&admin, sizeof(admin));
-        return MD_OK;
+        rc = MD_OK;
+        goto out;
     }
-    if (rc != MD_OK && rc != MD_ENOENT) return rc;
-    md_err_clear(err);
 
     if (RAND_priv_bytes(raw, sizeof(raw)) != 1) {
         rc = md_err_set(err, MD_EIO, "no randomness for the admin token");
@@ -183,23 +170,31 @@ int md_admin_bootstrap(md_store_t *st, const char *data_dir, bool renew, uint8_t
         rc = md_err_set(err, MD_EIO, "SHA-256 failed");
         goto out;
     }
-    rc = write_private(tmp, text, TOKEN_TEXT, err);
-    if (rc != MD_OK) goto out;
+    /* Crash-safe: the new file is complete and durable under its temporary name before the store
+     * knows its hash, and it replaces admin.token in one rename (a link there is replaced, not followed). */
+    text[TOKEN_TEXT] = '\n';
+    rc = md_keyfile_write_tmp(dirfd, TOKEN_TMP, text, TOKEN_TEXT + 1, tmp_path, &inner);
+    text[TOKEN_TEXT] = '\0';
+    if (rc != MD_OK) {
+        rc = md_err_set(err, rc, "admin token: %s", inner.msg);
+        goto out;
+    }
     rc = md_store_admin_put(st, &admin, err);
     if (rc != MD_OK) {
-        unlink(tmp);
+        unlinkat(dirfd, TOKEN_TMP, 0);
         goto out;
     }
-    if (rename(tmp, path) != 0) {
-        rc = md_err_set(err, MD_EIO, "rename %s: %s", tmp, strerror(errno));
+    rc = md_keyfile_publish(dirfd, TOKEN_TMP, MD_KEYFILE_ADMIN_TOKEN, true, path, &inner);
+    if (rc != MD_OK) {
+        rc = md_err_set(err, rc, "admin token: %s", inner.msg);
         goto out;
     }
-    fsync_dir(data_dir);
     md_log_hash(logged, text, TOKEN_TEXT);
     md_log_info("issued a new admin token (%s), written to %s", logged, path);
     memcpy(out, admin.token_sha256, 32);
     rc = MD_OK;
 out:
+    if (dirfd >= 0) close(dirfd);
     OPENSSL_cleanse(raw, sizeof(raw));
     OPENSSL_cleanse(text, sizeof(text));
     OPENSSL_cleanse(&admin, sizeof(admin));
@@ -298,6 +293,16 @@ static void store_failed(md_http_req_t *req, int rc, const md_err_t *err)
         md_http_error(req, 500, "internal_error", "the store failed; see the log (request %s)", req->id);
 }
 
+/* Settings under `keys.` are the key manager's own state, authenticated with the signing keys
+ * (src/keys/keys.c): written from outside they would make the next start refuse the key set.
+ * True after answering 400. */
+static bool reserved_key(md_http_req_t *req, const char *key)
+{
+    if (strncmp(key, "keys.", 5) != 0) return false;
+    md_http_error(req, 400, "invalid_request", "settings under `keys.` are kept by mandated itself");
+    return true;
+}
+
 /* POST /v1/admin/settings {"key": "a.b-c_d", "value": "text"} */
 void md_admin_settings_put(md_http_req_t *req)
 {
@@ -326,6 +331,7 @@ void md_admin_settings_put(md_http_req_t *req)
                       MD_STORE_KEY_MAX);
         goto out;
     }
+    if (reserved_key(req, json_string_value(k))) goto out;
     if (v == NULL || !json_is_string(v)) {
         md_http_error(req, 400, "invalid_request", "`value` is required and must be a string");
         goto out;
@@ -399,7 +405,7 @@ void md_admin_settings_delete(md_http_req_t *req)
     md_err_t err = {0};
     int rc;
 
-    if (key == NULL) return;
+    if (key == NULL || reserved_key(req, key)) return;
     rc = md_store_setting_delete(req->store, key, &err);
     if (rc == MD_ENOENT) {
         md_http_error(req, 404, "not_found", "no setting `%s`", key);

@@ -71,10 +71,16 @@ static const struct migration {
      "  updated_at INTEGER NOT NULL"
      ") STRICT;"
      "CREATE INDEX agents_owner ON agents (owner);"},
+    /* the signing keys' metadata authenticated (src/token/keyset.c): the set's generation and each key's
+     * MAC over its metadata.  Rows from before this migration get generation 0 and no MAC, and the key
+     * manager refuses them (src/keys/keys.c says why) */
+    {4, "signing keys: generation and metadata MAC",
+     "ALTER TABLE signing_keys ADD COLUMN generation INTEGER NOT NULL DEFAULT 0;"
+     "ALTER TABLE signing_keys ADD COLUMN mac TEXT NOT NULL DEFAULT '';"},
 };
 #define NMIGRATIONS ((int)(sizeof(migrations) / sizeof(migrations[0])))
 /* The last migration's version; md_store_sqlite_open() checks they agree. */
-#define CODE_VERSION 3
+#define CODE_VERSION 4
 
 typedef struct sqlite_store {
     sqlite3 *db;
@@ -397,15 +403,15 @@ int md_store_sqlite_open(const md_store_opts_t *opts, void **h, md_err_t *err)
     if (rc == MD_OK)
         rc = prepare(
             s, &s->keys_list,
-            "SELECT kid, alg, state, published, activated, retired, remove_at, sealed FROM signing_keys "
-            "ORDER BY published, rowid",
+            "SELECT kid, alg, state, published, activated, retired, remove_at, sealed, generation, mac "
+            "FROM signing_keys ORDER BY published, rowid",
             err);
     if (rc == MD_OK) rc = prepare(s, &s->keys_clear, "DELETE FROM signing_keys", err);
     if (rc == MD_OK)
         rc = prepare(
             s, &s->keys_insert,
-            "INSERT INTO signing_keys (kid, alg, state, published, activated, retired, remove_at, sealed) "
-            "VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
+            "INSERT INTO signing_keys (kid, alg, state, published, activated, retired, remove_at, sealed, "
+            "generation, mac) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)",
             err);
     if (rc == MD_OK)
         rc = prepare(s, &s->agent_insert,
@@ -637,7 +643,9 @@ static int key_row(sqlite3_stmt *st, md_arena_t *a, void *out)
     k->retired = sqlite3_column_int64(st, 5);
     k->remove_at = sqlite3_column_int64(st, 6);
     k->sealed = column_str(st, 7, a);
-    return k->kid && k->alg && k->state && k->sealed ? 0 : -1;
+    k->generation = sqlite3_column_int64(st, 8);
+    k->mac = column_str(st, 9, a);
+    return k->kid && k->alg && k->state && k->sealed && k->mac ? 0 : -1;
 }
 
 static int sqlite_signing_keys_list(void *h, md_arena_t *a, md_store_signing_key_t **rows, size_t *n,
@@ -662,6 +670,8 @@ static int sqlite_signing_keys_replace(void *h, const md_store_signing_key_t *ro
         if (r == SQLITE_OK) r = sqlite3_bind_int64(st, 6, k->retired);
         if (r == SQLITE_OK) r = sqlite3_bind_int64(st, 7, k->remove_at);
         if (r == SQLITE_OK) r = sqlite3_bind_text(st, 8, k->sealed, -1, SQLITE_STATIC);
+        if (r == SQLITE_OK) r = sqlite3_bind_int64(st, 9, k->generation);
+        if (r == SQLITE_OK) r = sqlite3_bind_text(st, 10, k->mac ? k->mac : "", -1, SQLITE_STATIC);
         if (r != SQLITE_OK) {
             sqlite3_clear_bindings(st);
             return db_error(s, r, err, "signing keys insert");

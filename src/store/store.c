@@ -168,7 +168,8 @@ int md_store_signing_keys_replace(md_store_t *st, const md_store_signing_key_t *
     for (size_t i = 0; i < n; i++) {
         const md_store_signing_key_t *r = &rows[i];
         if (!kid_valid(r->kid) || !one_of(r->alg, algs) || !one_of(r->state, states) || r->sealed == NULL ||
-            r->sealed[0] == '\0' || strlen(r->sealed) > MD_STORE_SEALED_MAX)
+            r->sealed[0] == '\0' || strlen(r->sealed) > MD_STORE_SEALED_MAX || r->generation < 0 ||
+            (r->mac != NULL && strlen(r->mac) > MD_STORE_MAC_MAX))
             return md_err_set(err, MD_EINVAL, "store: signing key %zu is malformed", i);
         for (size_t j = 0; j < i; j++)
             if (strcmp(rows[j].kid, r->kid) == 0)

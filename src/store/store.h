@@ -15,7 +15,8 @@
  *   admin         administrator credentials: a name and the SHA-256 of its token
  *                 (the token itself is never stored)
  *   signing_keys  the daemon's JWT signing keys: schedule (state and times) in
- *                 the clear, the private key only sealed under the KEK (src/keys/)
+ *                 the clear but authenticated by a MAC under a key derived from
+ *                 the KEK, the private key only sealed under the KEK (src/keys/)
  *   agents        agent registration entries (src/identity/entry.h), by a short
  *                 id and by SPIFFE ID (both unique)
  * Later tables (agents, tasks, keys, …) follow the same pattern: a migration
@@ -103,6 +104,7 @@ int md_store_admin_put(md_store_t *st, const md_store_admin_t *admin, md_err_t *
 
 #define MD_STORE_KID_MAX 64
 #define MD_STORE_SEALED_MAX (16 * 1024)
+#define MD_STORE_MAC_MAX 128
 
 /*
  * One signing key as stored.  Strings are borrowed when writing; when
@@ -117,6 +119,8 @@ typedef struct md_store_signing_key {
     int64_t retired;    /* 0: not yet */
     int64_t remove_at;  /* 0: not retired */
     const char *sealed; /* base64url of the sealed PKCS#8 key (md_jose_seal), 1..MD_STORE_SEALED_MAX bytes */
+    int64_t generation; /* the saved set's generation (>= 0; 0: a row from before schema version 4) */
+    const char *mac;    /* base64url metadata MAC (md_keyset_save), 0..MD_STORE_MAC_MAX bytes; NULL: "" */
 } md_store_signing_key_t;
 
 /* Every stored key, in the order they were published.  *rows in arena a (NULL when n == 0). */

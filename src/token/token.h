@@ -388,21 +388,34 @@ int md_keyset_sign_jwt(const md_keyset_t *ks, int64_t now, const md_keyset_polic
                        const json_t *claims, md_buf_t *out, md_err_t *err) MD_WUR;
 
 /*
- * Serialise for storage: a JSON document with each key's state and times,
- * its private key sealed (md_jose_seal over its PKCS#8 PEM, AAD = its kid).
- * The state and times are not sealed: whoever can write the store can
- * change a key's schedule, but cannot forge or swap key material.
+ * Serialise for storage: {"version": 2, "generation": G, "keys": [...]}, each
+ * key with its kid, alg, state and times in the clear, its private key sealed
+ * (md_jose_seal over its PKCS#8 PEM, AAD = its kid) and a "mac": HMAC-SHA256,
+ * under a key derived from kek with HKDF-SHA256, over that key's kid, alg,
+ * state, times and sealed value together with `generation`, the kids of the
+ * whole set and the caller's `bound` bytes (which are not stored: the caller
+ * keeps them and passes the same bytes to md_keyset_load).  So whoever can
+ * write the stored document but does not hold the KEK cannot change any key's
+ * schedule, drop or add a key, or mix keys from two saves; they can still
+ * replay a whole earlier document (with its generation and bound bytes):
+ * telling that apart needs state kept outside the document (keys.h).
+ * generation >= 1 (MD_EINVAL otherwise); the caller raises it on every save.
  * *out is malloc'd, NUL-terminated; plain free() it (it holds no plaintext secret).
  */
-int md_keyset_save(const md_keyset_t *ks, const unsigned char kek[MD_SEAL_KEY_LEN], char **out,
-                   size_t *out_len, md_err_t *err) MD_WUR;
+int md_keyset_save(const md_keyset_t *ks, const unsigned char kek[MD_SEAL_KEY_LEN], int64_t generation,
+                   md_str_t bound, char **out, size_t *out_len, md_err_t *err) MD_WUR;
 /*
- * Load what md_keyset_save() wrote.  Every key must unseal under kek with its
- * kid as AAD (MD_JOSE_SEAL_BROKEN), its kid must be its thumbprint
- * (MD_JOSE_BAD_KEY), and the states must hold the invariants (at most one
- * active and one next key; times consistent) (MD_JOSE_MALFORMED).
+ * Load what md_keyset_save() wrote, with the same kek and bound.  In this
+ * order, for every key: it must unseal under kek with its kid as AAD
+ * (MD_JOSE_SEAL_BROKEN: wrong KEK, or sealed value or kid changed), its kid
+ * must be its thumbprint (MD_JOSE_BAD_KEY), its MAC must match
+ * (MD_JOSE_SEAL_BROKEN, "signing key <kid>: stored metadata does not match its
+ * seal: ..."); then the states must hold the invariants (at most one active
+ * and one next key; times consistent) (MD_JOSE_MALFORMED).  A version 1
+ * document (written before metadata was authenticated) is refused
+ * (MD_JOSE_MALFORMED).  *generation (when not NULL) gets the document's.
  */
-int md_keyset_load(md_str_t text, const unsigned char kek[MD_SEAL_KEY_LEN], md_keyset_t **out,
-                   md_err_t *err) MD_WUR;
+int md_keyset_load(md_str_t text, const unsigned char kek[MD_SEAL_KEY_LEN], md_str_t bound, md_keyset_t **out,
+                   int64_t *generation, md_err_t *err) MD_WUR;
 
 #endif

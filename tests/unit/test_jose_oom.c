@@ -228,8 +228,8 @@ static int op_keyset(void)
     for (int d = 0; d <= 3 && rc == MD_OK; d++)
         rc = md_keyset_rotate(ks, NOW + d * 86400, &p, NULL);
     if (rc == MD_OK) rc = md_keyset_jwks(ks, &jwks);
-    if (rc == MD_OK) rc = md_keyset_save(ks, KEK, &text, &n, NULL);
-    if (rc == MD_OK) rc = md_keyset_load(md_str_c(text), KEK, &back, NULL);
+    if (rc == MD_OK) rc = md_keyset_save(ks, KEK, 1, MD_STR("bound"), &text, &n, NULL);
+    if (rc == MD_OK) rc = md_keyset_load(md_str_c(text), KEK, MD_STR("bound"), &back, NULL, NULL);
     if (rc == MD_OK && md_keyset_count(back) != 3) rc = -1000;
     json_decref(jwks);
     free(text);

@@ -5,7 +5,15 @@
  * Properties under test:
  *   KEK file        created 0600 with 32 random bytes; read back; refused when
  *                   group/other may access it, when it is not 32 bytes, when it
- *                   is a symbolic link; never created when sealed keys exist
+ *                   is a symbolic link (planted or dangling: never followed, the
+ *                   target untouched), a FIFO (refused at once, not waited on),
+ *                   hard-linked, another user's, or in a folder that is a link
+ *                   or that others may write to; never created when sealed keys
+ *                   exist; a KEK that appears while one is created is kept
+ *   metadata        every stored column of a key (kid, alg, state, times,
+ *                   generation, MAC), the high-water setting, a dropped key and
+ *                   rows from before MACs existed: md_keys_open refuses; a set
+ *                   put back behind a running manager is reported and replaced
  *   sealed at rest  no private key in the clear in the database (no PEM, no
  *                   JWK "d"); a wrong KEK does not open the set
  *   schedule        on an injected clock: next key published `overlap` before
@@ -25,6 +33,7 @@
 #include <cmocka.h>
 
 #include <fcntl.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -34,6 +43,8 @@
 #include <sqlite3.h>
 
 #include "core/config.h"
+#include "core/log.h"
+#include "keys/keyfile.h"
 #include "keys/keys.h"
 #include "server/metrics.h"
 #include "server/snapshot.h"
@@ -220,6 +231,358 @@ static void test_kek_refusals(void **state)
     /* a directory */
     md_err_clear(&err);
     assert_int_not_equal(md_keys_kek_load(dir, true, k, &created, &err), MD_OK);
+}
+
+/* Load the KEK at path; the code, with the message in msg. */
+static int kek_try(const char *path, bool may_create, char *msg, size_t msgsz)
+{
+    unsigned char k[MD_KEYS_KEK_LEN];
+    bool created = false;
+    md_err_t err = {0};
+    int rc = md_keys_kek_load(path, may_create, k, &created, &err);
+    snprintf(msg, msgsz, "%s", err.msg);
+    return rc;
+}
+
+static void write_file(const char *path, const char *text, mode_t mode)
+{
+    int fd = open(path, O_WRONLY | O_CREAT | O_TRUNC, mode);
+    assert_true(fd >= 0);
+    assert_int_equal(write(fd, text, strlen(text)), (ssize_t)strlen(text));
+    close(fd);
+    assert_int_equal(chmod(path, mode), 0);
+}
+
+static bool file_is(const char *path, const char *text)
+{
+    char buf[256];
+    int fd = open(path, O_RDONLY);
+    if (fd < 0) return false;
+    ssize_t n = read(fd, buf, sizeof(buf) - 1);
+    close(fd);
+    if (n < 0) return false;
+    buf[n] = '\0';
+    return strcmp(buf, text) == 0;
+}
+
+static void test_kek_planted_symlink_never_followed(void **state)
+{
+    char target[160], msg[512];
+    struct stat st;
+
+    /* a link planted where the KEK will be created, pointing at a file someone wants overwritten */
+    snprintf(target, sizeof(target), "%s/elsewhere", dir);
+    write_file(target, "precious\n", 0600);
+    assert_int_equal(symlink(target, kekpath), 0);
+    assert_int_equal(kek_try(kekpath, true, msg, sizeof(msg)), MD_EINVAL);
+    assert_non_null(strstr(msg, "symbolic link"));
+    assert_non_null(strstr(msg, kekpath));
+    assert_true(file_is(target, "precious\n"));
+    assert_int_equal(lstat(kekpath, &st), 0);
+    assert_true(S_ISLNK(st.st_mode)); /* left as it was */
+    /* a dangling link: its target is not created */
+    assert_int_equal(unlink(kekpath), 0);
+    assert_int_equal(unlink(target), 0);
+    assert_int_equal(symlink(target, kekpath), 0);
+    assert_int_equal(kek_try(kekpath, true, msg, sizeof(msg)), MD_EINVAL);
+    assert_int_not_equal(access(target, F_OK), 0);
+    /* md_keys_open fails start-up the same way */
+    md_store_t *st_ = store_open();
+    md_keys_opts_t o = {kekpath, true, POLICY};
+    md_keys_t *k = NULL;
+    md_err_t err = {0};
+    assert_int_equal(md_keys_open(st_, &o, T0, &k, &err), MD_EINVAL);
+    assert_non_null(strstr(err.msg, "symbolic link"));
+    assert_int_not_equal(access(target, F_OK), 0);
+    md_store_close(st_);
+    /* a stale KEK.new that is a link: removed, never written through */
+    char tmp[160];
+    assert_int_equal(unlink(kekpath), 0);
+    write_file(target, "precious\n", 0600);
+    snprintf(tmp, sizeof(tmp), "%s.new", kekpath);
+    assert_int_equal(symlink(target, tmp), 0);
+    assert_int_equal(kek_try(kekpath, true, msg, sizeof(msg)), MD_OK);
+    assert_true(file_is(target, "precious\n"));
+    assert_int_equal(lstat(kekpath, &st), 0);
+    assert_true(S_ISREG(st.st_mode));
+    assert_int_not_equal(access(tmp, F_OK), 0);
+}
+
+static void test_kek_fifo_refused_at_once(void **state)
+{
+    char msg[512];
+    assert_int_equal(mkfifo(kekpath, 0600), 0);
+    alarm(10); /* opening a FIFO for reading blocks until a writer comes: that must not happen */
+    assert_int_equal(kek_try(kekpath, true, msg, sizeof(msg)), MD_EINVAL);
+    assert_int_equal(kek_try(kekpath, false, msg, sizeof(msg)), MD_EINVAL);
+    alarm(0);
+    assert_non_null(strstr(msg, "not a regular file"));
+    md_err_t err = {0};
+    assert_int_equal(md_keys_kek_check(kekpath, false, &err), MD_EINVAL);
+}
+
+static void test_kek_links_owner_and_folder(void **state)
+{
+    char msg[512], other[160], sub[160], subkek[200], sublink[160];
+
+    assert_int_equal(kek_try(kekpath, true, msg, sizeof(msg)), MD_OK);
+    /* a second name for the KEK */
+    snprintf(other, sizeof(other), "%s/kek-copy", dir);
+    assert_int_equal(link(kekpath, other), 0);
+    assert_int_equal(kek_try(kekpath, false, msg, sizeof(msg)), MD_EINVAL);
+    assert_non_null(strstr(msg, "2 hard links"));
+    assert_int_equal(unlink(other), 0);
+    assert_int_equal(kek_try(kekpath, false, msg, sizeof(msg)), MD_OK);
+    /* another user's file */
+    if (geteuid() == 0) {
+        assert_int_equal(chown(kekpath, 65534, 65534), 0);
+        assert_int_equal(kek_try(kekpath, false, msg, sizeof(msg)), MD_EINVAL);
+        assert_non_null(strstr(msg, "owned by uid 65534"));
+        assert_int_equal(chown(kekpath, 0, 0), 0);
+    }
+    /* a folder others may write to */
+    snprintf(sub, sizeof(sub), "%s/sub", dir);
+    snprintf(subkek, sizeof(subkek), "%s/kek", sub);
+    assert_int_equal(mkdir(sub, 0700), 0);
+    assert_int_equal(kek_try(subkek, true, msg, sizeof(msg)), MD_OK);
+    assert_int_equal(chmod(sub, 0770), 0);
+    assert_int_equal(kek_try(subkek, false, msg, sizeof(msg)), MD_EINVAL);
+    assert_non_null(strstr(msg, "writable by group or others"));
+    assert_int_equal(chmod(sub, 0755), 0);
+    assert_int_equal(kek_try(subkek, false, msg, sizeof(msg)), MD_OK); /* readable is fine: the file is not */
+    /* a folder that is a symbolic link */
+    snprintf(sublink, sizeof(sublink), "%s/sub-link", dir);
+    assert_int_equal(symlink(sub, sublink), 0);
+    snprintf(subkek, sizeof(subkek), "%s/kek", sublink);
+    assert_int_equal(kek_try(subkek, false, msg, sizeof(msg)), MD_EINVAL);
+    assert_non_null(strstr(msg, "symbolic link"));
+    /* -n's check: creates nothing */
+    md_err_t err = {0};
+    snprintf(subkek, sizeof(subkek), "%s/absent-kek", sub);
+    assert_int_equal(md_keys_kek_check(subkek, false, &err), MD_OK);
+    assert_int_equal(md_keys_kek_check(subkek, true, &err), MD_ENOENT);
+    assert_non_null(strstr(err.msg, "does not exist"));
+    assert_int_not_equal(access(subkek, F_OK), 0);
+}
+
+static void test_keyfile_publish_never_replaces(void **state)
+{
+    int dfd = -1;
+    md_err_t err = {0};
+    char shown[160];
+    snprintf(shown, sizeof(shown), "%s/kek", dir);
+    assert_int_equal(md_keyfile_dir_open(dir, true, &dfd, &err), MD_OK);
+    /* a KEK that appeared between "absent" and the link: kept, ours discarded */
+    write_file(kekpath, "first", 0600);
+    assert_int_equal(md_keyfile_write_tmp(dfd, "kek.new", "second", 6, shown, &err), MD_OK);
+    assert_int_equal(md_keyfile_publish(dfd, "kek.new", "kek", false, shown, &err), MD_EINVAL);
+    assert_true(file_is(kekpath, "first"));
+    assert_false(md_keyfile_exists(dfd, "kek.new"));
+    /* with replace (the admin token), a link at the name is replaced, its target untouched */
+    char target[160], tok[160];
+    struct stat st;
+    snprintf(target, sizeof(target), "%s/target", dir);
+    snprintf(tok, sizeof(tok), "%s/tok", dir);
+    write_file(target, "precious", 0600);
+    assert_int_equal(symlink(target, tok), 0);
+    md_err_clear(&err);
+    assert_int_equal(md_keyfile_write_tmp(dfd, "tok.new", "new", 3, tok, &err), MD_OK);
+    assert_int_equal(md_keyfile_publish(dfd, "tok.new", "tok", true, tok, &err), MD_OK);
+    assert_true(file_is(target, "precious"));
+    assert_int_equal(lstat(tok, &st), 0);
+    assert_true(S_ISREG(st.st_mode));
+    assert_int_equal(st.st_mode & 07777, 0600);
+    assert_true(file_is(tok, "new"));
+    /* the data dir itself: a link, or open to others, is refused */
+    char ddl[160];
+    snprintf(ddl, sizeof(ddl), "%s-link", dir);
+    assert_int_equal(symlink(dir, ddl), 0);
+    int fd2 = -1;
+    md_err_clear(&err);
+    assert_int_equal(md_keyfile_dir_open(ddl, true, &fd2, &err), MD_EINVAL);
+    assert_non_null(strstr(err.msg, "symbolic link"));
+    unlink(ddl);
+    assert_int_equal(chmod(dir, 0750), 0);
+    md_err_clear(&err);
+    assert_int_equal(md_keyfile_dir_open(dir, true, &fd2, &err), MD_EINVAL);
+    assert_non_null(strstr(err.msg, "chmod 700"));
+    assert_int_equal(chmod(dir, 0700), 0);
+    close(dfd);
+}
+
+/* ------------------------------------------------------------ stored metadata */
+
+static void db_exec(const char *sql)
+{
+    sqlite3 *db = NULL;
+    char *msg = NULL;
+    assert_int_equal(sqlite3_open(dbpath, &db), SQLITE_OK);
+    if (sqlite3_exec(db, sql, NULL, NULL, &msg) != SQLITE_OK) fail_msg("%s: %s", sql, msg);
+    sqlite3_close(db);
+}
+
+/* Put the database back as it was saved in `good`. */
+static void restore_db(const char *good)
+{
+    char cmd[1024];
+    snprintf(cmd, sizeof(cmd), "cp %s %s && rm -f %s-wal %s-shm", good, dbpath, dbpath, dbpath);
+    assert_int_equal(system(cmd), 0);
+}
+
+/* md_keys_open's code at now; its message in msg. */
+static int open_rc(int64_t now, char *msg, size_t msgsz)
+{
+    md_store_t *st = store_open();
+    md_keys_opts_t o = {kekpath, true, POLICY};
+    md_keys_t *k = NULL;
+    md_err_t err = {0};
+    int rc = md_keys_open(st, &o, now, &k, &err);
+    snprintf(msg, msgsz, "%s", err.msg);
+    md_keys_free(k);
+    md_store_close(st);
+    return rc;
+}
+
+static void test_tampered_metadata_refused(void **state)
+{
+    static const struct {
+        const char *what, *tamper, *undo;
+    } cases[] = {
+        /* a retired key made active again (the active one demoted), and each time moved */
+        {"state",
+         "UPDATE signing_keys SET state = CASE state WHEN 'retired' THEN 'active' WHEN 'active' THEN "
+         "'retired' ELSE state END",
+         "UPDATE signing_keys SET state = CASE state WHEN 'retired' THEN 'active' WHEN 'active' THEN "
+         "'retired' "
+         "ELSE state END"},
+        {"published", "UPDATE signing_keys SET published = published - 1",
+         "UPDATE signing_keys SET published = published + 1"},
+        {"activated", "UPDATE signing_keys SET activated = activated + 1 WHERE state = 'active'",
+         "UPDATE signing_keys SET activated = activated - 1 WHERE state = 'active'"},
+        {"retired", "UPDATE signing_keys SET retired = retired + 1 WHERE state = 'retired'",
+         "UPDATE signing_keys SET retired = retired - 1 WHERE state = 'retired'"},
+        /* publication of a retired key extended */
+        {"remove_at", "UPDATE signing_keys SET remove_at = remove_at + 86400 WHERE state = 'retired'",
+         "UPDATE signing_keys SET remove_at = remove_at - 86400 WHERE state = 'retired'"},
+        {"alg", "UPDATE signing_keys SET alg = 'EdDSA' WHERE state = 'active'",
+         "UPDATE signing_keys SET alg = 'ES256' WHERE state = 'active'"},
+        {"generation", "UPDATE signing_keys SET generation = generation + 5",
+         "UPDATE signing_keys SET generation = generation - 5"},
+        {"mac",
+         "UPDATE signing_keys SET mac = (SELECT mac FROM signing_keys WHERE state = 'retired') "
+         "WHERE state = 'active'",
+         NULL},
+        {"high water",
+         "UPDATE settings SET value = CAST('86400' AS BLOB) WHERE key = 'keys.lifetime_high_water'",
+         "UPDATE settings SET value = CAST('30' AS BLOB) WHERE key = 'keys.lifetime_high_water'"},
+    };
+    char msg[512];
+
+    /* a set with a retired, an active and a next key */
+    md_store_t *st = store_open();
+    md_keys_t *k = keys_open(st, T0);
+    tick(k, st, &POLICY, T0 + 80, true);
+    tick(k, st, &POLICY, T0 + 100, true);
+    tick(k, st, &POLICY, T0 + 180, true);
+    md_keys_free(k);
+    md_store_close(st);
+    assert_int_equal(db_int("SELECT count(*) FROM signing_keys"), 3);
+    assert_int_equal(db_int("SELECT count(DISTINCT generation) FROM signing_keys"), 1);
+    assert_int_equal(db_int("SELECT min(length(mac)) FROM signing_keys"), 43);
+
+    /* a copy of the untampered database to go back to */
+    char good[160], cmd[400];
+    snprintf(good, sizeof(good), "%s/good.db", dir);
+    snprintf(cmd, sizeof(cmd), "cp %s %s", dbpath, good);
+    assert_int_equal(system(cmd), 0);
+    assert_int_equal(open_rc(T0 + 181, msg, sizeof(msg)), MD_OK); /* control */
+
+    for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+        db_exec(cases[i].tamper);
+        int rc = open_rc(T0 + 181, msg, sizeof(msg));
+        if (rc != MD_JOSE_SEAL_BROKEN ||
+            strstr(msg, "stored metadata does not match its seal: the store was modified outside mandated") ==
+                NULL)
+            fail_msg("%s changed: got %s (%s)", cases[i].what, md_jose_err_name(rc), msg);
+        if (cases[i].undo != NULL) {
+            db_exec(cases[i].undo);
+            rc = open_rc(T0 + 181, msg, sizeof(msg));
+            if (rc != MD_OK) fail_msg("%s changed back: %s", cases[i].what, msg);
+        }
+        restore_db(good);
+    }
+
+    /* the kid: the seal itself no longer opens */
+    db_exec("UPDATE signing_keys SET kid = CASE substr(kid, 1, 1) WHEN 'A' THEN 'B' ELSE 'A' END || "
+            "substr(kid, 2) "
+            "WHERE state = 'next'");
+    assert_int_equal(open_rc(T0 + 181, msg, sizeof(msg)), MD_JOSE_SEAL_BROKEN);
+    assert_non_null(strstr(msg, "does not open"));
+    restore_db(good);
+    /* a key dropped from the set */
+    db_exec("DELETE FROM signing_keys WHERE state = 'retired'");
+    assert_int_equal(open_rc(T0 + 181, msg, sizeof(msg)), MD_JOSE_SEAL_BROKEN);
+    assert_non_null(strstr(msg, "stored metadata does not match its seal"));
+    restore_db(good);
+    /* one row's generation alone */
+    db_exec("UPDATE signing_keys SET generation = generation + 1 WHERE state = 'next'");
+    assert_int_equal(open_rc(T0 + 181, msg, sizeof(msg)), MD_JOSE_SEAL_BROKEN);
+    assert_non_null(strstr(msg, "different generations"));
+    restore_db(good);
+    /* rows as an earlier mandated wrote them (before schema version 4): refused, not re-sealed */
+    db_exec("UPDATE signing_keys SET generation = 0, mac = ''");
+    assert_int_equal(open_rc(T0 + 181, msg, sizeof(msg)), MD_JOSE_SEAL_BROKEN);
+    assert_non_null(strstr(msg, "stored without a MAC"));
+    assert_non_null(strstr(msg, "DELETE FROM signing_keys"));
+    assert_int_equal(db_int("SELECT count(*) FROM signing_keys WHERE mac = ''"), 3); /* untouched */
+    restore_db(good);
+    assert_int_equal(open_rc(T0 + 181, msg, sizeof(msg)), MD_OK);
+}
+
+static void test_rollback_while_running_reported(void **state)
+{
+    char logpath[160];
+    snprintf(logpath, sizeof(logpath), "%s/log", dir);
+
+    md_store_t *st = store_open();
+    md_keys_t *k = keys_open(st, T0); /* generation 1 */
+    assert_int_equal(db_int("SELECT max(generation) FROM signing_keys"), 1);
+    tick(k, st, &POLICY, T0 + 80, true); /* generation 2: a next key */
+    assert_int_equal(db_int("SELECT max(generation) FROM signing_keys"), 2);
+    /* someone puts generation 1's rows back behind the running manager */
+    md_store_t *other = store_open();
+    md_err_t err = {0};
+    md_store_signing_key_t one;
+    md_arena_t a;
+    md_arena_init(&a, 1024);
+    md_store_signing_key_t *rows = NULL;
+    size_t n = 0;
+    assert_int_equal(md_store_signing_keys_list(other, &a, &rows, &n, &err), MD_OK);
+    assert_int_equal(n, 2);
+    one = rows[0];
+    one.generation = 1;
+    assert_int_equal(md_store_begin(other, &err), MD_OK);
+    assert_int_equal(md_store_signing_keys_replace(other, &one, 1, &err), MD_OK);
+    assert_int_equal(md_store_commit(other, &err), MD_OK);
+    md_arena_free(&a);
+    md_store_close(other);
+
+    int fd = open(logpath, O_WRONLY | O_CREAT | O_TRUNC, 0600);
+    assert_true(fd >= 0);
+    md_log_set_fd(fd);
+    tick(k, st, &POLICY, T0 + 100, true); /* the hand-over: written as generation 3 */
+    md_log_set_fd(2);
+    close(fd);
+    char *text = NULL;
+    size_t len = 0;
+    assert_int_equal(md_file_read(logpath, 1 << 20, &text, &len, &err), MD_OK);
+    if (strstr(text, "the store holds key set generation 1, but this mandated last wrote generation 2") ==
+        NULL)
+        fail_msg("no report in the log: %s", text);
+    free(text);
+    assert_int_equal(db_int("SELECT count(*) FROM signing_keys WHERE generation = 3"), 2);
+    md_keys_free(k);
+    md_store_close(st);
 }
 
 /* ------------------------------------------------------------ open, seal, persist */
@@ -594,6 +957,10 @@ int main(void)
     const struct CMUnitTest tests[] = {
         T(test_kek_created_private_and_reloaded),
         T(test_kek_refusals),
+        T(test_kek_planted_symlink_never_followed),
+        T(test_kek_fifo_refused_at_once),
+        T(test_kek_links_owner_and_folder),
+        T(test_keyfile_publish_never_replaces),
         T(test_first_start_makes_one_sealed_key),
         T(test_reopen_same_keys_and_wrong_kek),
         T(test_publish_before_sign_and_retire_window),
@@ -602,6 +969,8 @@ int main(void)
         T(test_views_outlive_the_manager),
         T(test_sign_jwt),
         T(test_eddsa),
+        T(test_tampered_metadata_refused),
+        T(test_rollback_while_running_reported),
         T(test_config_keys),
         T(test_config_keys_refused),
     };

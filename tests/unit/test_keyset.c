@@ -8,6 +8,10 @@
  *   retire window        a retired key stays published until
  *                        retired + max_token_lifetime + MD_JWT_MAX_SKEW, and not a second longer
  *   sealed storage       round trip; a flipped bit, a wrong AAD (kid) or a wrong KEK is refused
+ *   metadata MAC         a change to any key's state, times, alg or MAC, to the generation, to
+ *                        the bound bytes, a key dropped or one mixed in from another save is
+ *                        refused with "stored metadata does not match its seal"; a version 1
+ *                        document (no MACs) is refused
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -33,6 +37,8 @@ static const md_keyset_policy_t POLICY = {
 };
 
 static const unsigned char KEK[MD_SEAL_KEY_LEN] = "0123456789abcdef0123456789abcdef";
+#define GEN 7
+#define BOUND MD_STR("keys.lifetime_high_water=900")
 
 /* ------------------------------------------------------------ helpers */
 
@@ -428,21 +434,32 @@ static char *save(const md_keyset_t *ks)
     char *text = NULL;
     size_t n = 0;
     md_err_t err = {0};
-    int rc = md_keyset_save(ks, KEK, &text, &n, &err);
+    int rc = md_keyset_save(ks, KEK, GEN, BOUND, &text, &n, &err);
     if (rc != MD_OK) fail_msg("save: %s %s", md_jose_err_name(rc), err.msg);
     assert_int_equal(strlen(text), n);
     return text;
 }
 
-static int load_rc(const char *text, const unsigned char *kek)
+/* Load with bound; the error message (when it failed) in msg. */
+static int load_bound(const char *text, const unsigned char *kek, md_str_t bound, char *msg, size_t msgsz)
 {
     md_keyset_t *ks = (md_keyset_t *)0x1;
-    int rc = md_keyset_load(md_str_c(text), kek, &ks, NULL);
-    if (rc == MD_OK)
+    md_err_t err = {0};
+    int64_t gen = -1;
+    int rc = md_keyset_load(md_str_c(text), kek, bound, &ks, &gen, &err);
+    if (rc == MD_OK) {
+        assert_int_equal(gen, GEN);
         md_keyset_free(ks);
-    else
+    } else {
         assert_null(ks);
+    }
+    if (msg != NULL) snprintf(msg, msgsz, "%s", err.msg);
     return rc;
+}
+
+static int load_rc(const char *text, const unsigned char *kek)
+{
+    return load_bound(text, kek, BOUND, NULL, 0);
 }
 
 /* Edit a saved document with jansson; returns the new text. */
@@ -451,6 +468,17 @@ static char *edit(const char *text, void (*fn)(json_t *keys))
     json_t *doc = json_loads(text, 0, NULL);
     assert_non_null(doc);
     fn(json_object_get(doc, "keys"));
+    char *out = json_dumps(doc, 0);
+    json_decref(doc);
+    return out;
+}
+
+/* Edit the whole saved document (not just its keys). */
+static char *edit_doc(const char *text, void (*fn)(json_t *doc))
+{
+    json_t *doc = json_loads(text, 0, NULL);
+    assert_non_null(doc);
+    fn(doc);
     char *out = json_dumps(doc, 0);
     json_decref(doc);
     return out;
@@ -466,8 +494,10 @@ static void test_storage_round_trip(void **state)
     assert_null(strstr(text, "MIG"));
     md_keyset_t *back = NULL;
     md_err_t err = {0};
-    int rc = md_keyset_load(md_str_c(text), KEK, &back, &err);
+    int64_t gen = 0;
+    int rc = md_keyset_load(md_str_c(text), KEK, BOUND, &back, &gen, &err);
     if (rc != MD_OK) fail_msg("load: %s %s", md_jose_err_name(rc), err.msg);
+    assert_int_equal(gen, GEN);
     assert_int_equal(md_keyset_count(back), md_keyset_count(ks));
     for (size_t i = 0; i < md_keyset_count(ks); i++) {
         md_keyset_entry_t a = md_keyset_entry(ks, i), b = md_keyset_entry(back, i);
@@ -643,17 +673,180 @@ static void test_load_refuses_broken_states(void **state)
 {
     md_keyset_t *ks = three_keys();
     char *text = save(ks);
-    void (*edits[])(json_t *) = {set_both_active, set_bad_state, set_next_with_activation, set_time_overflow,
-                                 add_member,      drop_member,   duplicate_entry};
-    for (size_t i = 0; i < sizeof(edits) / sizeof(edits[0]); i++) {
-        char *bad = edit(text, edits[i]);
+    char msg[512];
+    /* changed states and times: the MAC catches them before the consistency checks would */
+    void (*metadata[])(json_t *) = {set_both_active, set_bad_state, set_next_with_activation,
+                                    set_time_overflow};
+    for (size_t i = 0; i < sizeof(metadata) / sizeof(metadata[0]); i++) {
+        char *bad = edit(text, metadata[i]);
+        int rc = load_bound(bad, KEK, BOUND, msg, sizeof(msg));
+        if (rc != MD_JOSE_SEAL_BROKEN || strstr(msg, "stored metadata does not match its seal") == NULL)
+            fail_msg("metadata edit %zu: got %s (%s)", i, md_jose_err_name(rc), msg);
+        free(bad);
+    }
+    /* a document of the wrong shape */
+    void (*shape[])(json_t *) = {add_member, drop_member, duplicate_entry};
+    for (size_t i = 0; i < sizeof(shape) / sizeof(shape[0]); i++) {
+        char *bad = edit(text, shape[i]);
         int rc = load_rc(bad, KEK);
         if (rc != MD_JOSE_MALFORMED) fail_msg("edit %zu: got %s", i, md_jose_err_name(rc));
         free(bad);
     }
     expect(load_rc("{\"version\":2,\"keys\":[]}", KEK), MD_JOSE_MALFORMED);
-    expect(load_rc("{\"version\":1,\"keys\":[],\"version\":1}", KEK), MD_JOSE_DUPLICATE_KEY);
-    expect(load_rc("{\"version\":1,\"keys\":[]}", KEK), MD_OK);
+    expect(load_rc("{\"version\":2,\"generation\":0,\"keys\":[]}", KEK), MD_JOSE_MALFORMED);
+    expect(load_rc("{\"version\":2,\"generation\":1,\"keys\":[],\"version\":2}", KEK), MD_JOSE_DUPLICATE_KEY);
+    md_keyset_t *empty = NULL;
+    int64_t gen = 0;
+    assert_int_equal(md_keyset_load(MD_STR("{\"version\":2,\"generation\":3,\"keys\":[]}"), KEK, BOUND,
+                                    &empty, &gen, NULL),
+                     MD_OK);
+    assert_int_equal(md_keyset_count(empty), 0);
+    assert_int_equal(gen, 3);
+    md_keyset_free(empty);
+    free(text);
+    md_keyset_free(ks);
+}
+
+/* ------------------------------------------------------------ the metadata MAC */
+
+static size_t tamper_index;
+static const char *tamper_member;
+static void tamper_one(json_t *keys)
+{
+    json_t *k = json_array_get(keys, tamper_index);
+    json_t *v = json_object_get(k, tamper_member);
+    if (json_is_integer(v)) {
+        json_object_set_new(k, tamper_member, json_integer(json_integer_value(v) + 1));
+    } else if (strcmp(tamper_member, "state") == 0) {
+        /* the retired key back to active, the active one to retired, the next one to active */
+        const char *s = json_string_value(v);
+        json_object_set_new(k, "state",
+                            json_string(strcmp(s, "retired") == 0  ? "active"
+                                        : strcmp(s, "active") == 0 ? "retired"
+                                                                   : "active"));
+    } else if (strcmp(tamper_member, "alg") == 0) {
+        json_object_set_new(k, "alg", json_string("EdDSA"));
+    } else { /* mac: one character changed */
+        char m[128];
+        snprintf(m, sizeof(m), "%s", json_string_value(v));
+        m[3] = m[3] == 'A' ? 'B' : 'A';
+        json_object_set_new(k, tamper_member, json_string(m));
+    }
+}
+
+static void test_metadata_tamper_each_field(void **state)
+{
+    static const char *members[] = {"state", "published", "activated", "retired", "remove_at", "alg", "mac"};
+    md_keyset_t *ks = three_keys();
+    char *text = save(ks);
+    char msg[512];
+    expect(load_rc(text, KEK), MD_OK); /* control: untampered loads */
+    for (size_t i = 0; i < 3; i++) {
+        for (size_t m = 0; m < sizeof(members) / sizeof(members[0]); m++) {
+            tamper_index = i;
+            tamper_member = members[m];
+            char *bad = edit(text, tamper_one);
+            assert_string_not_equal(bad, text);
+            int rc = load_bound(bad, KEK, BOUND, msg, sizeof(msg));
+            if (rc != MD_JOSE_SEAL_BROKEN || strstr(msg, "stored metadata does not match its seal: the store "
+                                                         "was modified outside mandated") == NULL)
+                fail_msg("key %zu, %s changed: got %s (%s)", i, members[m], md_jose_err_name(rc), msg);
+            /* the message names the key whose metadata changed */
+            json_t *doc = json_loads(text, 0, NULL);
+            const char *kid =
+                json_string_value(json_object_get(json_array_get(json_object_get(doc, "keys"), i), "kid"));
+            assert_non_null(strstr(msg, kid));
+            json_decref(doc);
+            free(bad);
+        }
+    }
+    free(text);
+    md_keyset_free(ks);
+}
+
+static void bump_generation(json_t *doc)
+{
+    json_object_set_new(doc, "generation", json_integer(GEN + 1));
+}
+static void drop_last_key(json_t *keys)
+{
+    json_array_remove(keys, json_array_size(keys) - 1);
+}
+static void reverse_keys(json_t *keys)
+{
+    json_t *first = json_incref(json_array_get(keys, 0));
+    json_array_remove(keys, 0);
+    json_array_append_new(keys, first);
+}
+
+static void test_metadata_binds_the_set(void **state)
+{
+    md_keyset_t *ks = three_keys();
+    char *text = save(ks);
+    char msg[512];
+
+    /* another generation */
+    char *bad = edit_doc(text, bump_generation);
+    expect(load_bound(bad, KEK, BOUND, msg, sizeof(msg)), MD_JOSE_SEAL_BROKEN);
+    assert_non_null(strstr(msg, "stored metadata does not match its seal"));
+    free(bad);
+    /* other bound bytes (the caller's settings) */
+    expect(load_bound(text, KEK, MD_STR("keys.lifetime_high_water=901"), msg, sizeof(msg)),
+           MD_JOSE_SEAL_BROKEN);
+    assert_non_null(strstr(msg, "stored metadata does not match its seal"));
+    expect(load_bound(text, KEK, MD_STR_NULL, msg, sizeof(msg)), MD_JOSE_SEAL_BROKEN);
+    /* a key dropped from the set */
+    bad = edit(text, drop_last_key);
+    expect(load_bound(bad, KEK, BOUND, msg, sizeof(msg)), MD_JOSE_SEAL_BROKEN);
+    assert_non_null(strstr(msg, "stored metadata does not match its seal"));
+    free(bad);
+    /* the stored order does not matter */
+    bad = edit(text, reverse_keys);
+    expect(load_rc(bad, KEK), MD_OK);
+    free(bad);
+
+    /* a key from an earlier save mixed into a later one: each save is its own whole */
+    char *later = NULL;
+    size_t n = 0;
+    assert_int_equal(md_keyset_save(ks, KEK, GEN + 1, BOUND, &later, &n, NULL), MD_OK);
+    json_t *old_doc = json_loads(text, 0, NULL), *new_doc = json_loads(later, 0, NULL);
+    json_array_set(json_object_get(new_doc, "keys"), 0, json_array_get(json_object_get(old_doc, "keys"), 0));
+    char *mixed = json_dumps(new_doc, 0);
+    md_keyset_t *back = NULL;
+    md_err_t err = {0};
+    expect(md_keyset_load(md_str_c(mixed), KEK, BOUND, &back, NULL, &err), MD_JOSE_SEAL_BROKEN);
+    assert_non_null(strstr(err.msg, "stored metadata does not match its seal"));
+    free(mixed);
+    json_decref(old_doc);
+    json_decref(new_doc);
+    free(later);
+
+    /* generation 0 cannot be saved */
+    assert_int_equal(md_keyset_save(ks, KEK, 0, BOUND, &later, &n, NULL), MD_EINVAL);
+    free(text);
+    md_keyset_free(ks);
+}
+
+static void test_version_1_refused_and_wrong_kek_named(void **state)
+{
+    md_keyset_t *ks = three_keys();
+    char *text = save(ks);
+    char msg[512];
+    json_t *doc = json_loads(text, 0, NULL);
+    json_object_set_new(doc, "version", json_integer(1));
+    json_object_del(doc, "generation");
+    char *v1 = json_dumps(doc, 0);
+    expect(load_bound(v1, KEK, BOUND, msg, sizeof(msg)), MD_JOSE_MALFORMED);
+    assert_non_null(strstr(msg, "earlier mandated"));
+    free(v1);
+    json_decref(doc);
+    /* a wrong KEK is reported as such, not as changed metadata */
+    unsigned char kek[MD_SEAL_KEY_LEN];
+    memcpy(kek, KEK, sizeof(kek));
+    kek[0] ^= 1;
+    expect(load_bound(text, kek, BOUND, msg, sizeof(msg)), MD_JOSE_SEAL_BROKEN);
+    assert_non_null(strstr(msg, "does not open"));
+    assert_null(strstr(msg, "metadata"));
     free(text);
     md_keyset_free(ks);
 }
@@ -676,6 +869,9 @@ int main(void)
         cmocka_unit_test(test_tamper_wrong_kek),
         cmocka_unit_test(test_kid_must_be_the_thumbprint),
         cmocka_unit_test(test_load_refuses_broken_states),
+        cmocka_unit_test(test_metadata_tamper_each_field),
+        cmocka_unit_test(test_metadata_binds_the_set),
+        cmocka_unit_test(test_version_1_refused_and_wrong_kek_named),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

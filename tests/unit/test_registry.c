@@ -388,8 +388,8 @@ static void test_store_signing_keys(void **state)
     md_store_t *st = open_store();
     md_err_t err = {0};
     md_store_signing_key_t rows[2] = {
-        {"kid-one", "ES256", "retired", 10, 10, 20, 100, "c2VhbGVk"},
-        {"kid-two", "EdDSA", "active", 15, 20, 0, 0, "c2VhbGVkMg"},
+        {"kid-one", "ES256", "retired", 10, 10, 20, 100, "c2VhbGVk", 3, "bWFj"},
+        {"kid-two", "EdDSA", "active", 15, 20, 0, 0, "c2VhbGVkMg", 3, "bWFjMg"},
     };
     md_store_signing_key_t *got = NULL;
     size_t n = 0;
@@ -403,6 +403,8 @@ static void test_store_signing_keys(void **state)
     assert_int_equal(got[0].remove_at, 100);
     assert_string_equal(got[1].alg, "EdDSA");
     assert_string_equal(got[1].sealed, "c2VhbGVkMg");
+    assert_int_equal(got[1].generation, 3);
+    assert_string_equal(got[1].mac, "bWFjMg");
     /* replace drops what is not given */
     assert_int_equal(md_store_signing_keys_replace(st, rows + 1, 1, &err), MD_OK);
     assert_int_equal(md_store_signing_keys_list(st, &arena, &got, &n, &err), MD_OK);
@@ -413,6 +415,9 @@ static void test_store_signing_keys(void **state)
     assert_int_equal(md_store_signing_keys_replace(st, &bad, 1, &err), MD_EINVAL);
     bad = rows[0];
     bad.kid = "a kid";
+    assert_int_equal(md_store_signing_keys_replace(st, &bad, 1, &err), MD_EINVAL);
+    bad = rows[0];
+    bad.generation = -1;
     assert_int_equal(md_store_signing_keys_replace(st, &bad, 1, &err), MD_EINVAL);
     md_store_signing_key_t twice[2] = {rows[0], rows[0]};
     assert_int_equal(md_store_signing_keys_replace(st, twice, 2, &err), MD_EINVAL);

@@ -6,7 +6,8 @@
 #
 #   sh tests/e2e/daemon/run.sh [BUILD_DIR]      (default: build)
 #
-# Covers: config check (-n) on good and bad files, refused modes, health,
+# Covers: config check (-n) on good and bad files, refused modes, the secret
+# files -n checks without touching them (data dir, KEK, admin.token), health,
 # metrics format, admin authentication, the admin token at rest, routing
 # errors, JSON validation, body and head limits, malformed framing (chunk
 # lines, trailers), refusals answered before the body is read, slow clients,
@@ -192,6 +193,55 @@ pids="$pids $p"
 waitfor $p
 if [ "$rc" = 1 ] && grep -q "too open" "$T/refused.log" && [ ! -e "$T/dd644" ]; then ok "daemon refuses a config of mode 0644"; else bad "daemon refuses a config of mode 0644" "exit $rc" "$(cat "$T/refused.log")"; fi
 chmod 600 "$T/good.conf"
+
+echo "== -n checks the files on disk too, creating and changing nothing"
+# nck NAME WANT_EXIT PATTERN CONF DATADIR: run -n, expect the exit status and PATTERN in its output,
+# and the data dir exactly as it was (names, modes, sizes, times, link targets)
+snap() { find "$1" -printf '%p %m %s %T@ %y %l\n' 2>/dev/null | sort | sha256sum; }
+nck() {
+    before=$(snap "$5")
+    out=$("$D" -n --config "$4" --data-dir "$5" 2>&1)
+    rc=$?
+    if [ $rc -eq "$2" ] && has "$out" "$3" && [ "$(snap "$5")" = "$before" ]; then ok "$1"; else bad "$1" "exit $rc: $out"; fi
+}
+# a data dir as a first start leaves it: admin.token and kek
+ND="$T/ndata"
+mkdir -m 700 "$ND"
+head -c 32 /dev/urandom >"$ND/kek"
+chmod 600 "$ND/kek"
+printf 'token\n' >"$ND/admin.token"
+chmod 600 "$ND/admin.token"
+nck "-n: a private data dir with a good KEK and token" 0 "^configuration OK$" "$T/good.conf" "$ND"
+chmod 750 "$ND"
+nck "-n: a data dir open to the group is reported (key data_dir, the fix)" 1 "key \`data_dir\`: $ND: mode 0750 is too open.*chmod 700" "$T/good.conf" "$ND"
+chmod 700 "$ND"
+chmod 640 "$ND/kek"
+nck "-n: a group-readable KEK is reported (key keys.kek_file, chmod 600)" 1 "key \`keys.kek_file\`: kek: $ND/kek: mode 0640 is too open.*chmod 600 $ND/kek" "$T/good.conf" "$ND"
+chmod 600 "$ND/kek"
+mv "$ND/kek" "$T/kek.real"
+ln -s "$T/kek.real" "$ND/kek"
+nck "-n: a KEK that is a symbolic link is reported" 1 "kek: $ND/kek: is a symbolic link" "$T/good.conf" "$ND"
+rm "$ND/kek"
+mkfifo "$ND/kek"
+nck "-n: a KEK that is a FIFO is reported (not waited on)" 1 "kek: $ND/kek: not a regular file" "$T/good.conf" "$ND"
+rm "$ND/kek"
+head -c 31 "$T/kek.real" >"$ND/kek"
+chmod 600 "$ND/kek"
+nck "-n: a KEK of the wrong size is reported" 1 "kek: $ND/kek holds 31 bytes; a KEK is exactly 32" "$T/good.conf" "$ND"
+mv "$T/kek.real" "$ND/kek"
+ln "$ND/kek" "$T/kek.link"
+nck "-n: a hard-linked KEK is reported" 1 "has 2 hard links" "$T/good.conf" "$ND"
+rm "$T/kek.link"
+chmod 644 "$ND/admin.token"
+nck "-n: an admin.token readable by others is reported" 1 "key \`data_dir\`: admin token: $ND/admin.token: mode 0644 is too open" "$T/good.conf" "$ND"
+chmod 600 "$ND/admin.token"
+conf "$T/namedkek.conf" 7744 "keys:
+  kek_file: $T/no-such-dir/kek"
+line=$(grep -n 'kek_file' "$T/namedkek.conf" | cut -d: -f1)
+nck "-n: a KEK file named in the config must exist (file:line, key)" 1 "namedkek.conf:$line: key \`keys.kek_file\`: kek: $T/no-such-dir/kek does not exist" "$T/namedkek.conf" "$T/unused"
+check "-n with a named KEK creates nothing" [ ! -e "$T/no-such-dir" ]
+nck "-n: a default KEK that does not exist yet is fine (made at the first start)" 0 "^configuration OK$" "$T/good.conf" "$T/unused"
+check "-n creates no data dir" [ ! -e "$T/unused" ]
 
 echo "== the main daemon"
 PORT=$(free_port)

@@ -11,7 +11,10 @@
 #                                                 key to leave the JWKS
 #
 # Covers: the KEK file (created 0600, 32 bytes; a looser mode or a missing
-# named file refuses start-up), no private key material in the database,
+# named file refuses start-up), links (symbolic or hard), FIFOs and loose modes
+# at the KEK and admin.token refuse start-up and are never followed, key
+# metadata changed in the database refuses start-up, no private key material
+# in the database,
 # the JWKS (exactly the published keys, public members only, RFC 7638 kids,
 # Cache-Control), rotation (a next key is in the JWKS for the overlap before
 # it signs; a retired key stays published for its tokens' lifetime + skew),
@@ -284,6 +287,10 @@ PY
 )
 check "the store holds exactly the published keys" [ "$same" = same ]
 if grep -q 'PRIVATE KEY' "$T/main.log"; then bad "no key material in the log"; else ok "no key material in the log"; fi
+http POST /v1/admin/settings -H "$AUTH" -H "Content-Type: application/json" --data-binary '{"key":"keys.lifetime_high_water","value":"86400"}'
+if [ "$code" = 400 ] && is_json_error invalid_request; then ok "the key manager's settings cannot be written through the admin API"; else bad "keys.* settings not writable" "$code $body"; fi
+http DELETE /v1/admin/settings/keys.lifetime_high_water -H "$AUTH"
+if [ "$code" = 400 ] && is_json_error invalid_request; then ok "... nor deleted"; else bad "keys.* settings not deletable" "$code $body"; fi
 
 echo "== authentication of the new endpoints"
 for ep in "GET /v1/admin/keys" "GET /v1/admin/agents" "POST /v1/admin/agents" "GET /v1/admin/agents/ag_0123456789abcdef" "PATCH /v1/admin/agents/ag_0123456789abcdef" "DELETE /v1/admin/agents/ag_0123456789abcdef"; do
@@ -494,6 +501,76 @@ p=$!
 pids="$pids $p"
 waitfor $p
 if [ "$rc" = 1 ] && grep -q 'does not exist' "$T/named.log" && [ ! -e "$T/nowhere/kek" ]; then ok "a named KEK file that is missing refuses start-up (not created)"; else bad "a named KEK file that is missing refuses start-up" "exit $rc" "$(cat "$T/named.log")"; fi
+
+echo "== secret files in the data dir: links, FIFOs and loose modes refuse start-up, nothing followed"
+# refused NAME PATTERN [DATADIR]: a daemon that must exit 1 within 10 s with PATTERN in its log
+refused() {
+    "$D" --config "$T/main.conf" --data-dir "${3:-$DATA}" 2>"$T/refused.log" &
+    p=$!
+    pids="$pids $p"
+    waitfor $p
+    [ "$rc" = running ] && kill -KILL "$p" 2>/dev/null
+    if [ "$rc" = 1 ] && grep -q -- "$2" "$T/refused.log"; then ok "$1"; else bad "$1" "exit $rc" "$(cat "$T/refused.log")"; fi
+}
+printf 'not a token\n' >"$T/victim"
+chmod 600 "$T/victim"
+VICTIM=$(sha256sum "$T/victim" | cut -d' ' -f1)
+mv "$DATA/admin.token" "$T/admin.token.saved"
+ln -s "$T/victim" "$DATA/admin.token"
+refused "a symbolic link planted at admin.token refuses start-up" "admin token: $DATA/admin.token: is a symbolic link"
+check "... its target is untouched and the link left as it was" test "$(sha256sum "$T/victim" | cut -d' ' -f1)" = "$VICTIM" -a -L "$DATA/admin.token"
+rm "$DATA/admin.token"
+mv "$T/admin.token.saved" "$DATA/admin.token"
+chmod 640 "$DATA/admin.token"
+refused "an admin.token readable by the group refuses start-up (chmod 600 named)" "admin token: $DATA/admin.token: mode 0640 is too open.*chmod 600"
+chmod 600 "$DATA/admin.token"
+mkdir -m 700 "$T/fresh"
+ln -s "$T/victim" "$T/fresh/admin.token"
+refused "first start: a link planted at admin.token refuses start-up" "is a symbolic link" "$T/fresh"
+check "... its target is untouched, no KEK made" test "$(sha256sum "$T/victim" | cut -d' ' -f1)" = "$VICTIM" -a ! -e "$T/fresh/kek"
+mv "$DATA/kek" "$T/kek.saved"
+ln -s "$T/victim" "$DATA/kek"
+refused "a symbolic link planted at the KEK refuses start-up" "kek: $DATA/kek: is a symbolic link"
+check "... its target is untouched" [ "$(sha256sum "$T/victim" | cut -d' ' -f1)" = "$VICTIM" ]
+rm "$DATA/kek"
+mkfifo "$DATA/kek"
+refused "a FIFO at the KEK refuses start-up at once (not waited on)" "kek: $DATA/kek: not a regular file"
+rm "$DATA/kek"
+mv "$T/kek.saved" "$DATA/kek"
+ln "$DATA/kek" "$T/kek.hardlink"
+refused "a KEK with a second hard link refuses start-up" "kek: $DATA/kek: has 2 hard links"
+rm "$T/kek.hardlink"
+
+echo "== the stored key set: metadata changed in the database refuses start-up"
+mkdir "$T/dbsave"
+cp "$DATA"/mandate.db* "$T/dbsave/"
+# tamper SQL: change the store as someone who can write the database but not read the KEK
+tamper() {
+    "$PY" - "$DATA/mandate.db" "$1" <<'PY'
+import sqlite3, sys
+db = sqlite3.connect(sys.argv[1])
+db.execute(sys.argv[2])
+db.commit()
+PY
+}
+restore_db() {
+    rm -f "$DATA"/mandate.db*
+    cp "$T/dbsave"/mandate.db* "$DATA/"
+}
+# publish-before-sign undone: every key "published" a minute earlier, so a next key could sign at once
+tamper "UPDATE signing_keys SET published = published - 60"
+refused "keys published earlier than they were: refused" "signing key .*: stored metadata does not match its seal: the store was modified outside mandated"
+restore_db
+# the signer demoted and another key made active (a retired one when there is one)
+tamper "UPDATE signing_keys SET state = CASE state WHEN 'active' THEN 'next' ELSE 'active' END, activated = CASE state WHEN 'active' THEN 0 ELSE published END, retired = 0, remove_at = 0 WHERE kid IN (SELECT kid FROM signing_keys ORDER BY state = 'active' DESC, published LIMIT 2)"
+refused "another key made the signer: refused" "stored metadata does not match its seal"
+restore_db
+tamper "UPDATE settings SET value = CAST('86400' AS BLOB) WHERE key = 'keys.lifetime_high_water'"
+refused "the lifetime high-water mark raised (the rotation stretched): refused" "stored metadata does not match its seal"
+restore_db
+tamper "UPDATE signing_keys SET generation = 0, mac = ''"
+refused "rows without MACs (as an earlier mandated stored them): refused, with the way out" "stored without a MAC.*DELETE FROM signing_keys"
+restore_db
 conf "$T/main2.conf" "$PORT" "issuer: https://mandate.example.test"
 if start main2 "$T/main2.conf" "$DATA"; then
     MAIN=$pid
