@@ -390,6 +390,27 @@ check "federated: an empty audience list is refused 400" '"error":"invalid_reque
 printf '{"audience":"svc"}' >"$T/fedbody"
 curl -s -H 'Content-Type: application/json' --data-binary @"$T/fedbody" "http://127.0.0.1:$DPORT/v1/svid/federated" >"$T/out"
 check "federated: no token is refused 400" '`token` is required'
+# bad bodies: each a 4xx with a JSON error body, nothing issued
+fedraw() { # fedraw CONTENT-TYPE BODY-FILE
+    curl -s -o "$T/fedresp" -w '%{http_code}\n' -H "Content-Type: $1" --data-binary @"$2" \
+        "http://127.0.0.1:$DPORT/v1/svid/federated" >"$T/out"
+    cat "$T/fedresp" >>"$T/out"
+}
+printf '{"token":' >"$T/fedbody"
+fedraw application/json "$T/fedbody"
+check "federated: malformed JSON is refused 400" '"error":"bad_request"'
+printf '{"token":"%s","audience":"svc"}' "$TD" >"$T/fedbody"
+fedraw text/plain "$T/fedbody"
+check "federated: a body that is not JSON by its type is refused 415" '415'
+printf '{"token":42,"audience":"svc"}' >"$T/fedbody"
+fedraw application/json "$T/fedbody"
+check "federated: a token that is not a string is refused 400" '`token` is required'
+{ printf '{"token":"'; head -c 20000 /dev/zero | tr '\0' a; printf '","audience":"svc"}'; } >"$T/fedbody"
+fedraw application/json "$T/fedbody"
+check "federated: an oversized token is refused 400" 'longer than 16384 bytes'
+printf '{"token":"%s","audience":"svc","admin":true}' "$TD" >"$T/fedbody"
+fedraw application/json "$T/fedbody"
+check "federated: an unknown member is refused 400" 'unknown member'
 # a quarantined agent with the mapped SPIFFE ID cannot come back through federation
 MANDATE_ADDR="http://127.0.0.1:$DPORT" MANDATE_TOKEN_FILE="$T/ddata/admin.token" "$build/mandate" agent register \
     --spiffe-id spiffe://example.org/ci/acme/widgets/main --selector unix:uid:54321 --owner ci@example.org --env ci \
