@@ -48,6 +48,7 @@
 
 #include "core/log.h"
 #include "server/metrics.h"
+#include "token/tcache.h"
 
 #define ACCEPT_PAUSE_MS 100
 
@@ -385,6 +386,7 @@ static void worker_free(md_worker_t *w)
     if (w->wlistener != NULL) evconnlistener_free(w->wlistener);
     w->wlistener = NULL;
     md_workload_worker_free(w);
+    md_tcache_free(w->svid_cache);
     while (w->conns != NULL)
         md_http_conn_free(w->conns);
     if (w->wake) event_free(w->wake);

@@ -118,6 +118,7 @@ struct md_worker {
     size_t reg_n;
     uint64_t reg_gen;
     bool reg_loaded;
+    struct md_tcache *svid_cache; /* agentauth.c: verified SVIDs (owned) */
 };
 
 struct md_server {
@@ -196,6 +197,15 @@ void md_svid_issue(md_http_req_t *req, const md_svid_params_t *p, const char *sp
 /* The registration entry with this SPIFFE ID in the worker's cache: MD_OK, MD_ENOENT, or a store error. */
 int md_workload_entry_find(md_worker_t *w, const char *spiffe_id, const md_entry_t **out, md_err_t *err);
 void md_workload_svid(md_http_req_t *req);
+/* agentauth.c: the calling agent on the TCP API (Authorization: Bearer <JWT-SVID>) */
+typedef struct md_agent_auth {
+    const md_entry_t *entry; /* the worker's registry cache: valid until the handler returns */
+    const char *spiffe_id;   /* entry->spiffe_id */
+    int64_t svid_exp;
+} md_agent_auth_t;
+/* 0 with *out set, or -1 after answering (401/403/503). */
+int md_agent_authenticate(md_http_req_t *req, md_agent_auth_t *out);
+
 /* federated.c */
 void md_federated_svid(md_http_req_t *req);
 void md_workload_bundle(md_http_req_t *req);
