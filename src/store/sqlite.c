@@ -77,10 +77,35 @@ static const struct migration {
     {4, "signing keys: generation and metadata MAC",
      "ALTER TABLE signing_keys ADD COLUMN generation INTEGER NOT NULL DEFAULT 0;"
      "ALTER TABLE signing_keys ADD COLUMN mac TEXT NOT NULL DEFAULT '';"},
+    /* tasks and their mandates (src/task/, src/server/tasks.c): one row per task, delegated ones
+     * pointing at their parent; state is active, ended or revoked (expired is a matter of time) */
+    {5, "tasks",
+     "CREATE TABLE tasks ("
+     "  id TEXT PRIMARY KEY NOT NULL CHECK (length(id) = 32),"
+     "  parent TEXT REFERENCES tasks (id) CHECK (parent IS NULL OR length(parent) = 32),"
+     "  root TEXT NOT NULL CHECK (length(root) = 32),"
+     "  depth INTEGER NOT NULL CHECK (depth BETWEEN 0 AND 255),"
+     "  subject TEXT NOT NULL CHECK (length(subject) > 0),"
+     "  holder TEXT NOT NULL CHECK (length(holder) > 0),"
+     "  agent_id TEXT NOT NULL CHECK (length(agent_id) > 0),"
+     "  audience TEXT NOT NULL CHECK (length(audience) > 0),"
+     "  intent TEXT NOT NULL,"
+     "  scope TEXT NOT NULL,"
+     "  obo TEXT,"
+     "  jkt TEXT,"
+     "  state TEXT NOT NULL CHECK (state IN ('active', 'ended', 'revoked')),"
+     "  reason TEXT,"
+     "  created_at INTEGER NOT NULL,"
+     "  expires_at INTEGER NOT NULL,"
+     "  ended_at INTEGER NOT NULL DEFAULT 0"
+     ") STRICT;"
+     "CREATE INDEX tasks_parent ON tasks (parent);"
+     "CREATE INDEX tasks_holder ON tasks (holder, state);"
+     "CREATE INDEX tasks_expires ON tasks (expires_at);"},
 };
 #define NMIGRATIONS ((int)(sizeof(migrations) / sizeof(migrations[0])))
 /* The last migration's version; md_store_sqlite_open() checks they agree. */
-#define CODE_VERSION 4
+#define CODE_VERSION 5
 
 typedef struct sqlite_store {
     sqlite3 *db;
@@ -89,6 +114,7 @@ typedef struct sqlite_store {
     sqlite3_stmt *admin_get, *admin_put;
     sqlite3_stmt *keys_list, *keys_clear, *keys_insert;
     sqlite3_stmt *agent_insert, *agent_update, *agent_get_id, *agent_get_spiffe, *agent_list, *agent_delete;
+    sqlite3_stmt *task_insert, *task_get, *task_list, *task_finish, *task_finish_holder, *task_live;
 } sqlite_store_t;
 
 static int db_error(sqlite_store_t *s, int src, md_err_t *err, const char *what)
@@ -260,6 +286,12 @@ static void sqlite_close(void *h)
     sqlite3_finalize(s->agent_get_spiffe);
     sqlite3_finalize(s->agent_list);
     sqlite3_finalize(s->agent_delete);
+    sqlite3_finalize(s->task_insert);
+    sqlite3_finalize(s->task_get);
+    sqlite3_finalize(s->task_list);
+    sqlite3_finalize(s->task_finish);
+    sqlite3_finalize(s->task_finish_holder);
+    sqlite3_finalize(s->task_live);
     if (s->db) sqlite3_close_v2(s->db);
     free(s->path);
     free(s);
@@ -439,6 +471,41 @@ int md_store_sqlite_open(const md_store_opts_t *opts, void **h, md_err_t *err)
                      "ORDER BY spiffe_id",
                      err);
     if (rc == MD_OK) rc = prepare(s, &s->agent_delete, "DELETE FROM agents WHERE id = ?1", err);
+#define TASK_COLUMNS                                                                                         \
+    "id, parent, root, depth, subject, holder, agent_id, audience, intent, scope, obo, jkt, state, reason, " \
+    "created_at, expires_at, ended_at"
+    if (rc == MD_OK)
+        rc = prepare(s, &s->task_insert,
+                     "INSERT INTO tasks (" TASK_COLUMNS
+                     ") VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, "
+                     "?12, ?13, ?14, ?15, ?16, ?17)",
+                     err);
+    if (rc == MD_OK) rc = prepare(s, &s->task_get, "SELECT " TASK_COLUMNS " FROM tasks WHERE id = ?1", err);
+    if (rc == MD_OK)
+        rc = prepare(
+            s, &s->task_list,
+            "SELECT " TASK_COLUMNS " FROM tasks WHERE (?1 IS NULL OR holder = ?1) AND "
+            "(?2 IS NULL OR root = ?2) AND (?3 IS NULL OR state = ?3) AND (?4 = 0 OR expires_at > ?4) "
+            "ORDER BY created_at DESC, id LIMIT ?5",
+            err);
+    /* a task and every descendant still active, in one statement: the store cascades as memory does */
+    if (rc == MD_OK)
+        rc = prepare(s, &s->task_finish,
+                     "WITH RECURSIVE sub(id) AS (SELECT ?1 UNION ALL SELECT t.id FROM tasks t JOIN sub ON "
+                     "t.parent = sub.id) UPDATE tasks SET state = ?2, reason = ?3, ended_at = ?4 "
+                     "WHERE state = 'active' AND id IN (SELECT id FROM sub)",
+                     err);
+    if (rc == MD_OK)
+        rc = prepare(
+            s, &s->task_finish_holder,
+            "WITH RECURSIVE sub(id) AS (SELECT id FROM tasks WHERE holder = ?1 AND state = 'active' "
+            "UNION ALL SELECT t.id FROM tasks t JOIN sub ON t.parent = sub.id) UPDATE tasks SET "
+            "state = ?2, reason = ?3, ended_at = ?4 WHERE state = 'active' AND id IN (SELECT id FROM sub)",
+            err);
+    if (rc == MD_OK)
+        rc = prepare(
+            s, &s->task_live,
+            "SELECT " TASK_COLUMNS " FROM tasks WHERE expires_at > ?1 ORDER BY depth, created_at, id", err);
     if (rc != MD_OK) goto out;
     *h = s;
     s = NULL;
@@ -777,6 +844,134 @@ static int sqlite_agent_delete(void *h, const char *id, md_err_t *err)
     return rc;
 }
 
+static int bind_opt_text(sqlite3_stmt *st, int i, const char *v)
+{
+    return v ? sqlite3_bind_text(st, i, v, -1, SQLITE_STATIC) : sqlite3_bind_null(st, i);
+}
+
+static int sqlite_task_insert(void *h, const md_store_task_t *t, md_err_t *err)
+{
+    sqlite_store_t *s = h;
+    sqlite3_stmt *st = s->task_insert;
+    int r = sqlite3_bind_text(st, 1, t->id, -1, SQLITE_STATIC);
+    if (r == SQLITE_OK) r = bind_opt_text(st, 2, t->parent);
+    if (r == SQLITE_OK) r = sqlite3_bind_text(st, 3, t->root, -1, SQLITE_STATIC);
+    if (r == SQLITE_OK) r = sqlite3_bind_int64(st, 4, t->depth);
+    if (r == SQLITE_OK) r = sqlite3_bind_text(st, 5, t->subject, -1, SQLITE_STATIC);
+    if (r == SQLITE_OK) r = sqlite3_bind_text(st, 6, t->holder, -1, SQLITE_STATIC);
+    if (r == SQLITE_OK) r = sqlite3_bind_text(st, 7, t->agent_id, -1, SQLITE_STATIC);
+    if (r == SQLITE_OK) r = sqlite3_bind_text(st, 8, t->audience, -1, SQLITE_STATIC);
+    if (r == SQLITE_OK) r = sqlite3_bind_text(st, 9, t->intent, -1, SQLITE_STATIC);
+    if (r == SQLITE_OK) r = sqlite3_bind_text(st, 10, t->scope, -1, SQLITE_STATIC);
+    if (r == SQLITE_OK) r = bind_opt_text(st, 11, t->obo);
+    if (r == SQLITE_OK) r = bind_opt_text(st, 12, t->jkt);
+    if (r == SQLITE_OK) r = sqlite3_bind_text(st, 13, t->state, -1, SQLITE_STATIC);
+    if (r == SQLITE_OK) r = bind_opt_text(st, 14, t->reason);
+    if (r == SQLITE_OK) r = sqlite3_bind_int64(st, 15, t->created_at);
+    if (r == SQLITE_OK) r = sqlite3_bind_int64(st, 16, t->expires_at);
+    if (r == SQLITE_OK) r = sqlite3_bind_int64(st, 17, t->ended_at);
+    if (r != SQLITE_OK) {
+        sqlite3_clear_bindings(st);
+        return db_error(s, r, err, "task insert");
+    }
+    r = sqlite3_step(st);
+    int rc = MD_OK;
+    if (r == SQLITE_CONSTRAINT_PRIMARYKEY)
+        rc = md_err_set(err, MD_STORE_EEXISTS, "store: a task with that id exists");
+    else if (r != SQLITE_DONE)
+        rc = db_error(s, r, err, "task insert");
+    sqlite3_reset(st);
+    sqlite3_clear_bindings(st);
+    return rc;
+}
+
+static int task_row(sqlite3_stmt *st, md_arena_t *a, void *out)
+{
+    md_store_task_t *t = out;
+    t->id = column_str(st, 0, a);
+    t->parent = sqlite3_column_type(st, 1) == SQLITE_NULL ? NULL : column_str(st, 1, a);
+    t->root = column_str(st, 2, a);
+    t->depth = sqlite3_column_int64(st, 3);
+    t->subject = column_str(st, 4, a);
+    t->holder = column_str(st, 5, a);
+    t->agent_id = column_str(st, 6, a);
+    t->audience = column_str(st, 7, a);
+    t->intent = column_str(st, 8, a);
+    t->scope = column_str(st, 9, a);
+    t->obo = sqlite3_column_type(st, 10) == SQLITE_NULL ? NULL : column_str(st, 10, a);
+    t->jkt = sqlite3_column_type(st, 11) == SQLITE_NULL ? NULL : column_str(st, 11, a);
+    t->state = column_str(st, 12, a);
+    t->reason = sqlite3_column_type(st, 13) == SQLITE_NULL ? NULL : column_str(st, 13, a);
+    t->created_at = sqlite3_column_int64(st, 14);
+    t->expires_at = sqlite3_column_int64(st, 15);
+    t->ended_at = sqlite3_column_int64(st, 16);
+    return t->id && t->root && t->subject && t->holder && t->agent_id && t->audience && t->intent &&
+                   t->scope && t->state
+               ? 0
+               : -1;
+}
+
+static int sqlite_task_get(void *h, const char *id, md_arena_t *a, md_store_task_t *out, md_err_t *err)
+{
+    sqlite_store_t *s = h;
+    md_store_task_t *rows = NULL;
+    size_t n = 0;
+    int r = sqlite3_bind_text(s->task_get, 1, id, -1, SQLITE_STATIC);
+    if (r != SQLITE_OK) return db_error(s, r, err, "task get");
+    int rc = collect(s, s->task_get, sizeof(*rows), task_row, a, (void **)&rows, &n, "task get", err);
+    if (rc != MD_OK) return rc;
+    if (n == 0) return md_err_set(err, MD_ENOENT, "store: no such task");
+    *out = rows[0];
+    return MD_OK;
+}
+
+static int sqlite_task_list(void *h, const md_store_task_filter_t *f, md_arena_t *a, md_store_task_t **rows,
+                            size_t *n, md_err_t *err)
+{
+    sqlite_store_t *s = h;
+    sqlite3_stmt *st = s->task_list;
+    int r = bind_opt_text(st, 1, f->holder);
+    if (r == SQLITE_OK) r = bind_opt_text(st, 2, f->root);
+    if (r == SQLITE_OK) r = bind_opt_text(st, 3, f->state);
+    if (r == SQLITE_OK) r = sqlite3_bind_int64(st, 4, f->live_at);
+    if (r == SQLITE_OK) r = sqlite3_bind_int64(st, 5, f->limit);
+    if (r != SQLITE_OK) {
+        sqlite3_clear_bindings(st);
+        return db_error(s, r, err, "task list");
+    }
+    int rc = collect(s, st, sizeof(**rows), task_row, a, (void **)rows, n, "task list", err);
+    sqlite3_clear_bindings(st);
+    return rc;
+}
+
+static int sqlite_task_finish(void *h, const char *key, bool by_holder, const char *state, const char *reason,
+                              int64_t at, size_t *changed, md_err_t *err)
+{
+    sqlite_store_t *s = h;
+    sqlite3_stmt *st = by_holder ? s->task_finish_holder : s->task_finish;
+    int r = sqlite3_bind_text(st, 1, key, -1, SQLITE_STATIC);
+    if (r == SQLITE_OK) r = sqlite3_bind_text(st, 2, state, -1, SQLITE_STATIC);
+    if (r == SQLITE_OK) r = bind_opt_text(st, 3, reason);
+    if (r == SQLITE_OK) r = sqlite3_bind_int64(st, 4, at);
+    if (r != SQLITE_OK) {
+        sqlite3_clear_bindings(st);
+        return db_error(s, r, err, "task finish");
+    }
+    int rc = step_done(s, st, err, "task finish");
+    sqlite3_clear_bindings(st);
+    if (rc == MD_OK) *changed = (size_t)sqlite3_changes(s->db);
+    return rc;
+}
+
+static int sqlite_task_live(void *h, int64_t now, md_arena_t *a, md_store_task_t **rows, size_t *n,
+                            md_err_t *err)
+{
+    sqlite_store_t *s = h;
+    int r = sqlite3_bind_int64(s->task_live, 1, now);
+    if (r != SQLITE_OK) return db_error(s, r, err, "task live");
+    return collect(s, s->task_live, sizeof(**rows), task_row, a, (void **)rows, n, "task live", err);
+}
+
 const md_store_ops_t md_store_sqlite_ops = {
     .name = "sqlite",
     .code_version = CODE_VERSION,
@@ -797,4 +992,9 @@ const md_store_ops_t md_store_sqlite_ops = {
     .agent_get = sqlite_agent_get,
     .agent_list = sqlite_agent_list,
     .agent_delete = sqlite_agent_delete,
+    .task_insert = sqlite_task_insert,
+    .task_get = sqlite_task_get,
+    .task_list = sqlite_task_list,
+    .task_finish = sqlite_task_finish,
+    .task_live = sqlite_task_live,
 };

@@ -231,3 +231,71 @@ int md_store_agent_delete(md_store_t *st, const char *id, md_err_t *err)
     if (!word_valid(id, MD_STORE_AGENT_ID_MAX)) return md_err_set(err, MD_EINVAL, "store: invalid agent id");
     return st->ops->agent_delete(st->h, id, err);
 }
+
+/* ---- tasks ---- */
+
+static bool task_id_valid(const char *s)
+{
+    if (s == NULL || strlen(s) != MD_STORE_TASK_ID_LEN) return false;
+    for (size_t i = 0; i < MD_STORE_TASK_ID_LEN; i++)
+        if (!((s[i] >= '0' && s[i] <= '9') || (s[i] >= 'a' && s[i] <= 'f'))) return false;
+    return true;
+}
+
+static bool task_state_valid(const char *s)
+{
+    return s != NULL && (strcmp(s, "active") == 0 || strcmp(s, "ended") == 0 || strcmp(s, "revoked") == 0);
+}
+
+int md_store_task_insert(md_store_t *st, const md_store_task_t *t, md_err_t *err)
+{
+    if (!task_id_valid(t->id) || !task_id_valid(t->root) || (t->parent != NULL && !task_id_valid(t->parent)))
+        return md_err_set(err, MD_EINVAL, "store: invalid task id");
+    if (!task_state_valid(t->state) || t->depth < 0 || t->depth > 255 ||
+        (t->parent == NULL) != (t->depth == 0))
+        return md_err_set(err, MD_EINVAL, "store: invalid task state or depth");
+    if (t->subject == NULL || t->holder == NULL || t->agent_id == NULL || t->audience == NULL ||
+        t->intent == NULL || t->scope == NULL || !t->subject[0] || !t->holder[0] || !t->agent_id[0] ||
+        !t->audience[0])
+        return md_err_set(err, MD_EINVAL,
+                          "store: a task needs subject, holder, agent, audience, intent and scope");
+    return st->ops->task_insert(st->h, t, err);
+}
+
+int md_store_task_get(md_store_t *st, const char *id, md_arena_t *a, md_store_task_t *out, md_err_t *err)
+{
+    memset(out, 0, sizeof(*out));
+    if (!task_id_valid(id)) return md_err_set(err, MD_EINVAL, "store: invalid task id");
+    return st->ops->task_get(st->h, id, a, out, err);
+}
+
+int md_store_task_list(md_store_t *st, const md_store_task_filter_t *f, md_arena_t *a, md_store_task_t **rows,
+                       size_t *n, md_err_t *err)
+{
+    *rows = NULL;
+    *n = 0;
+    if (f->limit < 1 || f->limit > 100000)
+        return md_err_set(err, MD_EINVAL, "store: task list limit 1..100000");
+    if ((f->root != NULL && !task_id_valid(f->root)) || (f->state != NULL && !task_state_valid(f->state)))
+        return md_err_set(err, MD_EINVAL, "store: invalid task filter");
+    return st->ops->task_list(st->h, f, a, rows, n, err);
+}
+
+int md_store_task_finish(md_store_t *st, const char *key, bool by_holder, const char *state,
+                         const char *reason, int64_t at, size_t *changed, md_err_t *err)
+{
+    *changed = 0;
+    if (by_holder ? (key == NULL || key[0] == '\0') : !task_id_valid(key))
+        return md_err_set(err, MD_EINVAL, "store: invalid task key");
+    if (state == NULL || (strcmp(state, "ended") != 0 && strcmp(state, "revoked") != 0))
+        return md_err_set(err, MD_EINVAL, "store: a task finishes as ended or revoked");
+    return st->ops->task_finish(st->h, key, by_holder, state, reason, at, changed, err);
+}
+
+int md_store_task_live(md_store_t *st, int64_t now, md_arena_t *a, md_store_task_t **rows, size_t *n,
+                       md_err_t *err)
+{
+    *rows = NULL;
+    *n = 0;
+    return st->ops->task_live(st->h, now, a, rows, n, err);
+}

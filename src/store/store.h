@@ -169,4 +169,58 @@ int md_store_agent_list(md_store_t *st, md_arena_t *a, md_store_agent_t **rows, 
 /* MD_ENOENT when absent. */
 int md_store_agent_delete(md_store_t *st, const char *id, md_err_t *err) MD_WUR;
 
+/* ---- tasks (src/task/, src/server/tasks.c) ---- */
+
+#define MD_STORE_TASK_ID_LEN 32
+
+/*
+ * One task as stored.  Strings are borrowed when writing and in the caller's
+ * arena when read; optional ones are NULL when absent.
+ */
+typedef struct md_store_task {
+    const char *id;       /* 32 lowercase hex digits */
+    const char *parent;   /* a task id, or NULL for a root task */
+    const char *root;     /* the root task's id (its own for a root) */
+    int64_t depth;        /* 0 for a root */
+    const char *subject;  /* the mandate's sub: the root agent's SPIFFE ID */
+    const char *holder;   /* the mandate's client_id: the holding agent's SPIFFE ID */
+    const char *agent_id; /* the holder's registry id */
+    const char *audience;
+    const char *intent;
+    const char *scope;                        /* space-separated, sorted */
+    const char *obo;                          /* the user (JSON object text), or NULL */
+    const char *jkt;                          /* DPoP key thumbprint, or NULL */
+    const char *state;                        /* "active" | "ended" | "revoked" */
+    const char *reason;                       /* why it ended or was revoked, or NULL */
+    int64_t created_at, expires_at, ended_at; /* unix seconds; ended_at 0 while active */
+} md_store_task_t;
+
+typedef struct md_store_task_filter {
+    const char *holder; /* NULL: any */
+    const char *root;   /* NULL: any */
+    const char *state;  /* NULL: any */
+    int64_t live_at;    /* > 0: only tasks with expires_at > live_at */
+    int64_t limit;      /* 1..100000 */
+} md_store_task_filter_t;
+
+/* Insert a task.  MD_STORE_EEXISTS when its id is taken. */
+int md_store_task_insert(md_store_t *st, const md_store_task_t *task, md_err_t *err) MD_WUR;
+/* MD_ENOENT when absent. */
+int md_store_task_get(md_store_t *st, const char *id, md_arena_t *a, md_store_task_t *out,
+                      md_err_t *err) MD_WUR;
+/* Newest first.  *rows in arena a (NULL when n == 0). */
+int md_store_task_list(md_store_t *st, const md_store_task_filter_t *f, md_arena_t *a, md_store_task_t **rows,
+                       size_t *n, md_err_t *err) MD_WUR;
+/*
+ * End or revoke (state "ended" | "revoked") a task and every descendant still
+ * active, in one statement; *changed counts the rows changed (0: nothing was
+ * active).  With by_holder, key is a holder's SPIFFE ID and every active task
+ * it holds is finished with its descendants (quarantine).
+ */
+int md_store_task_finish(md_store_t *st, const char *key, bool by_holder, const char *state,
+                         const char *reason, int64_t at, size_t *changed, md_err_t *err) MD_WUR;
+/* Every task with expires_at > now, parents before children (to rebuild the in-memory table). */
+int md_store_task_live(md_store_t *st, int64_t now, md_arena_t *a, md_store_task_t **rows, size_t *n,
+                       md_err_t *err) MD_WUR;
+
 #endif

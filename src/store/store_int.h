@@ -31,6 +31,13 @@ typedef struct md_store_ops {
                      md_err_t *err);
     int (*agent_list)(void *h, md_arena_t *a, md_store_agent_t **rows, size_t *n, md_err_t *err);
     int (*agent_delete)(void *h, const char *id, md_err_t *err);
+    int (*task_insert)(void *h, const md_store_task_t *task, md_err_t *err);
+    int (*task_get)(void *h, const char *id, md_arena_t *a, md_store_task_t *out, md_err_t *err);
+    int (*task_list)(void *h, const md_store_task_filter_t *f, md_arena_t *a, md_store_task_t **rows,
+                     size_t *n, md_err_t *err);
+    int (*task_finish)(void *h, const char *key, bool by_holder, const char *state, const char *reason,
+                       int64_t at, size_t *changed, md_err_t *err);
+    int (*task_live)(void *h, int64_t now, md_arena_t *a, md_store_task_t **rows, size_t *n, md_err_t *err);
 } md_store_ops_t;
 
 struct md_store {

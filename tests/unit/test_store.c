@@ -358,6 +358,137 @@ static void test_two_connections(void **state)
     md_store_close(c);
 }
 
+/* ---- tasks ---- */
+
+static md_store_task_t task(const char *id, const char *parent, const char *root, int depth,
+                            const char *holder)
+{
+    md_store_task_t t = {0};
+    t.id = id;
+    t.parent = parent;
+    t.root = root;
+    t.depth = depth;
+    t.subject = "spiffe://example.org/agent/root";
+    t.holder = holder;
+    t.agent_id = "ag_0123456789abcdef";
+    t.audience = "tickets-api";
+    t.intent = "answer ticket 42";
+    t.scope = "tickets:read tickets:write";
+    t.state = "active";
+    t.created_at = 1000 + depth;
+    t.expires_at = 2000 - depth;
+    return t;
+}
+
+#define ID(c) c c c c c c c c c c c c c c c c c c c c c c c c c c c c c c c c
+
+static void test_tasks(void **state)
+{
+    md_store_t *st = open_ok();
+    md_err_t err = {0};
+    md_arena_t a;
+    md_store_task_t got, *rows = NULL;
+    size_t n = 0, changed = 0;
+    const char *R = ID("a"), *C1 = ID("b"), *C2 = ID("c"), *G = ID("d"), *O = ID("e");
+    md_store_task_t r = task(R, NULL, R, 0, "spiffe://example.org/agent/root");
+    md_store_task_t c1 = task(C1, R, R, 1, "spiffe://example.org/agent/sub");
+    md_store_task_t c2 = task(C2, R, R, 1, "spiffe://example.org/agent/sub2");
+    md_store_task_t g = task(G, C1, R, 2, "spiffe://example.org/agent/sub3");
+    md_store_task_t o = task(O, NULL, O, 0, "spiffe://example.org/agent/other");
+
+    md_arena_init(&a, 4096);
+    r.obo = "{\"iss\":\"https://idp\",\"sub\":\"alice\"}";
+    c1.jkt = "thumb";
+    assert_int_equal(md_store_task_insert(st, &r, &err), MD_OK);
+    assert_int_equal(md_store_task_insert(st, &c1, &err), MD_OK);
+    assert_int_equal(md_store_task_insert(st, &c2, &err), MD_OK);
+    assert_int_equal(md_store_task_insert(st, &g, &err), MD_OK);
+    assert_int_equal(md_store_task_insert(st, &o, &err), MD_OK);
+    assert_int_equal(md_store_task_insert(st, &o, &err), MD_STORE_EEXISTS);
+    md_err_clear(&err);
+    /* refused before the backend: bad ids, a child without parent, a root with one, bad state */
+    md_store_task_t bad = task("xyz", NULL, "xyz", 0, "h");
+    assert_int_equal(md_store_task_insert(st, &bad, &err), MD_EINVAL);
+    md_err_clear(&err);
+    bad = task(ID("f"), NULL, ID("f"), 1, "h");
+    assert_int_equal(md_store_task_insert(st, &bad, &err), MD_EINVAL);
+    md_err_clear(&err);
+    bad = task(ID("f"), NULL, ID("f"), 0, "h");
+    bad.state = "expired";
+    assert_int_equal(md_store_task_insert(st, &bad, &err), MD_EINVAL);
+    md_err_clear(&err);
+    /* a parent that does not exist: the foreign key refuses it */
+    bad = task(ID("f"), ID("9"), ID("9"), 1, "h");
+    assert_int_not_equal(md_store_task_insert(st, &bad, &err), MD_OK);
+    md_err_clear(&err);
+
+    assert_int_equal(md_store_task_get(st, R, &a, &got, &err), MD_OK);
+    assert_string_equal(got.obo, r.obo);
+    assert_null(got.parent);
+    assert_null(got.jkt);
+    assert_int_equal(got.expires_at, 2000);
+    assert_int_equal(md_store_task_get(st, C1, &a, &got, &err), MD_OK);
+    assert_string_equal(got.parent, R);
+    assert_string_equal(got.jkt, "thumb");
+    assert_int_equal(md_store_task_get(st, ID("0"), &a, &got, &err), MD_ENOENT);
+    md_err_clear(&err);
+
+    /* list: filters and order (newest first) */
+    md_store_task_filter_t f = {0};
+    f.limit = 100;
+    assert_int_equal(md_store_task_list(st, &f, &a, &rows, &n, &err), MD_OK);
+    assert_int_equal(n, 5);
+    f.root = R;
+    assert_int_equal(md_store_task_list(st, &f, &a, &rows, &n, &err), MD_OK);
+    assert_int_equal(n, 4);
+    assert_string_equal(rows[0].id, G);
+    f.root = NULL;
+    f.holder = "spiffe://example.org/agent/sub";
+    assert_int_equal(md_store_task_list(st, &f, &a, &rows, &n, &err), MD_OK);
+    assert_int_equal(n, 1);
+    f.holder = NULL;
+    f.limit = 0;
+    assert_int_equal(md_store_task_list(st, &f, &a, &rows, &n, &err), MD_EINVAL);
+    md_err_clear(&err);
+
+    /* revoking C1 takes G with it, and nothing else */
+    assert_int_equal(md_store_task_finish(st, C1, false, "revoked", "test", 1500, &changed, &err), MD_OK);
+    assert_int_equal(changed, 2);
+    assert_int_equal(md_store_task_get(st, G, &a, &got, &err), MD_OK);
+    assert_string_equal(got.state, "revoked");
+    assert_string_equal(got.reason, "test");
+    assert_int_equal(got.ended_at, 1500);
+    assert_int_equal(md_store_task_get(st, C2, &a, &got, &err), MD_OK);
+    assert_string_equal(got.state, "active");
+    /* again: nothing active left below C1 */
+    assert_int_equal(md_store_task_finish(st, C1, false, "revoked", "again", 1600, &changed, &err), MD_OK);
+    assert_int_equal(changed, 0);
+    /* ending the root ends the rest of the tree, never turning revoked into ended */
+    assert_int_equal(md_store_task_finish(st, R, false, "ended", "done", 1700, &changed, &err), MD_OK);
+    assert_int_equal(changed, 2);
+    assert_int_equal(md_store_task_get(st, G, &a, &got, &err), MD_OK);
+    assert_string_equal(got.state, "revoked");
+    assert_int_equal(md_store_task_finish(st, R, false, "active", NULL, 1, &changed, &err), MD_EINVAL);
+    md_err_clear(&err);
+    /* by holder (quarantine): every active task it holds */
+    assert_int_equal(md_store_task_finish(st, "spiffe://example.org/agent/other", true, "revoked",
+                                          "quarantined", 1800, &changed, &err),
+                     MD_OK);
+    assert_int_equal(changed, 1);
+
+    /* live tasks, parents first, persist across reopening */
+    md_store_close(st);
+    st = open_ok();
+    assert_int_equal(md_store_task_live(st, 1998, &a, &rows, &n, &err), MD_OK);
+    assert_int_equal(n, 4); /* expires_at 2000 (R, O) and 1999 (C1, C2) are > 1998; G (1998) is not */
+    assert_int_equal(md_store_task_live(st, 0, &a, &rows, &n, &err), MD_OK);
+    assert_int_equal(n, 5);
+    for (size_t i = 1; i < n; i++)
+        assert_true(rows[i - 1].depth <= rows[i].depth);
+    md_arena_free(&a);
+    md_store_close(st);
+}
+
 #define T(f) cmocka_unit_test_setup_teardown(f, setup, teardown)
 
 int main(void)
@@ -376,6 +507,7 @@ int main(void)
         T(test_refuses_file_of_another_user),
         T(test_backends),
         T(test_two_connections),
+        T(test_tasks),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
