@@ -204,6 +204,11 @@ char *md_arena_memdup(md_arena_t *a, const void *p, size_t n)
     return d;
 }
 
+char *md_arena_strdup(md_arena_t *a, const char *s)
+{
+    return s == NULL ? NULL : md_arena_memdup(a, s, strlen(s));
+}
+
 md_str_t md_arena_str(md_arena_t *a, md_str_t s)
 {
     md_str_t r = {md_arena_memdup(a, s.p, s.n), s.n};

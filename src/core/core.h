@@ -99,6 +99,8 @@ void *md_arena_alloc(md_arena_t *a, size_t n) MD_WUR;
 void *md_arena_zalloc(md_arena_t *a, size_t n) MD_WUR;
 /* Copy n bytes and add a NUL after them; NULL on OOM. */
 char *md_arena_memdup(md_arena_t *a, const void *p, size_t n) MD_WUR;
+/* A copy of the C string s (NULL for NULL s or on exhaustion). */
+char *md_arena_strdup(md_arena_t *a, const char *s) MD_WUR;
 md_str_t md_arena_str(md_arena_t *a, md_str_t s); /* p == NULL on OOM when s.n > 0 */
 void md_arena_reset(md_arena_t *a);
 void md_arena_free(md_arena_t *a);

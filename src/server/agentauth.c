@@ -17,6 +17,7 @@
 #include "server/server_int.h"
 
 #include <stdio.h>
+#include <stdlib.h>
 #include <strings.h>
 
 #include "core/log.h"
@@ -81,7 +82,14 @@ int md_agent_authenticate(md_http_req_t *req, md_agent_auth_t *out)
             unauthorized(req, "the SVID has no sub", NULL);
             return -1;
         }
-        if (md_tcache_put(w->svid_cache, tok, &fresh, now) != MD_OK) {
+        md_jwt_t *keep = malloc(sizeof(*keep)); /* the cache takes it over */
+        if (keep == NULL) {
+            md_jwt_free(&fresh);
+            md_http_error_oom(req);
+            return -1;
+        }
+        *keep = fresh;
+        if (md_tcache_put(w->svid_cache, tok, keep, now) == MD_ENOMEM) {
             md_http_error_oom(req);
             return -1;
         }

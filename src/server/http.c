@@ -505,6 +505,72 @@ void md_http_defer(md_http_req_t *req, int64_t timeout_ms, md_http_cancel_fn can
     set_deadline(c, timeout_ms);
 }
 
+static int hexval(char c)
+{
+    return c >= '0' && c <= '9'   ? c - '0'
+           : c >= 'a' && c <= 'f' ? c - 'a' + 10
+           : c >= 'A' && c <= 'F' ? c - 'A' + 10
+                                  : -1;
+}
+
+int md_http_form_value(md_http_req_t *req, const char *name, md_str_t *out)
+{
+    md_str_t ct = md_http_header(req, "Content-Type"), b = req->body;
+    size_t nl = strlen(name), ml = strlen("application/x-www-form-urlencoded");
+    const char *found = NULL;
+    size_t flen = 0;
+
+    if (ct.p == NULL || ct.n < ml || strncasecmp(ct.p, "application/x-www-form-urlencoded", ml) != 0 ||
+        (ct.n > ml && ct.p[ml] != ';' && ct.p[ml] != ' ')) {
+        md_http_error(req, 415, "unsupported_media_type",
+                      "the body must be application/x-www-form-urlencoded");
+        return -1;
+    }
+    for (size_t i = 0; i < b.n;) {
+        size_t e = i;
+        while (e < b.n && b.p[e] != '&')
+            e++;
+        if (e - i >= nl + 1 && memcmp(b.p + i, name, nl) == 0 && b.p[i + nl] == '=') {
+            if (found != NULL) {
+                md_http_error(req, 400, "invalid_request", "`%s` is given more than once", name);
+                return -1;
+            }
+            found = b.p + i + nl + 1;
+            flen = e - i - nl - 1;
+        }
+        i = e + 1;
+    }
+    if (found == NULL || flen == 0) {
+        md_http_error(req, 400, "invalid_request", "`%s` is required", name);
+        return -1;
+    }
+    char *v = md_arena_alloc(req->arena, flen + 1);
+    size_t k = 0;
+    if (v == NULL) {
+        md_http_error_oom(req);
+        return -1;
+    }
+    for (size_t i = 0; i < flen; i++) {
+        char c = found[i];
+        if (c == '+')
+            c = ' ';
+        else if (c == '%') {
+            int hi = i + 2 < flen ? hexval(found[i + 1]) : -1;
+            int lo = i + 2 < flen ? hexval(found[i + 2]) : -1;
+            if (hi < 0 || lo < 0 || (hi == 0 && lo == 0)) {
+                md_http_error(req, 400, "invalid_request", "`%s` is badly percent-encoded", name);
+                return -1;
+            }
+            c = (char)(hi * 16 + lo);
+            i += 2;
+        }
+        v[k++] = c;
+    }
+    v[k] = '\0';
+    *out = (md_str_t){v, k};
+    return 0;
+}
+
 /* ---- reading the request ---- */
 
 /* Parse the head in c->head.  Returns 0 when the request may go on, -1 after answering. */

@@ -128,4 +128,13 @@ void md_http_error_oom(md_http_req_t *req);
  */
 json_t *md_http_json_body(md_http_req_t *req);
 
+/*
+ * The value of field `name` of an application/x-www-form-urlencoded body
+ * (OAuth endpoints), percent-decoded ('+' is a space) into the arena.
+ * Returns 0 with *out set, or -1 after answering: 415 for another content
+ * type, 400 when the field is missing, repeated, badly encoded or decodes to
+ * a NUL.
+ */
+int md_http_form_value(md_http_req_t *req, const char *name, md_str_t *out);
+
 #endif

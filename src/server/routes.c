@@ -57,6 +57,16 @@ const md_route_t md_routes[] = {
     {"GET", "/v1/admin/agents/{id}", md_admin_agents_get, MD_ROUTE_ADMIN},
     {"PATCH", "/v1/admin/agents/{id}", md_admin_agents_update, MD_ROUTE_ADMIN},
     {"DELETE", "/v1/admin/agents/{id}", md_admin_agents_delete, MD_ROUTE_ADMIN},
+    /* tasks and mandates (src/server/tasks.c) */
+    {"POST", "/v1/tasks", md_tasks_start, 0},
+    {"POST", "/v1/tasks/{id}/end", md_tasks_end, 0},
+    {"GET", "/v1/admin/tasks", md_admin_tasks_list, MD_ROUTE_ADMIN},
+    {"GET", "/v1/admin/tasks/{id}", md_admin_tasks_get, MD_ROUTE_ADMIN},
+    {"GET", "/v1/admin/tasks/{id}/tree", md_admin_tasks_tree, MD_ROUTE_ADMIN},
+    {"POST", "/v1/admin/tasks/{id}/revoke", md_admin_tasks_revoke, MD_ROUTE_ADMIN},
+    {"POST", "/v1/admin/agents/{id}/quarantine", md_admin_agents_quarantine, MD_ROUTE_ADMIN},
+    {"POST", "/oauth/introspect", md_oauth_introspect, 0},
+    {"POST", "/oauth/revoke", md_oauth_revoke, 0},
     /* a platform's OIDC token exchanged for an SVID (src/server/federated.c) */
     {"POST", "/v1/svid/federated", md_federated_svid, 0},
     /* the Workload API, on the Unix socket only (src/server/workload.c) */

@@ -387,6 +387,7 @@ static void worker_free(md_worker_t *w)
     w->wlistener = NULL;
     md_workload_worker_free(w);
     md_tcache_free(w->svid_cache);
+    md_cedar_ctx_free(w->cedar);
     while (w->conns != NULL)
         md_http_conn_free(w->conns);
     if (w->wake) event_free(w->wake);
@@ -640,6 +641,7 @@ int md_server_run(const md_server_opts_t *opts, md_config_t *cfg)
     srv.main_store = store; /* kept: the main thread rotates keys through it */
     store = NULL;
     if (keys_start(&srv, &err) != MD_OK) goto out;
+    if (md_tasks_load(&srv, srv.main_store, &err) != MD_OK) goto out;
 
     if (md_router_init(&srv.router, md_routes, md_nroutes, &err) != MD_OK) goto out;
     for (size_t i = 0; i < md_nroutes; i++)
@@ -685,7 +687,10 @@ int md_server_run(const md_server_opts_t *opts, md_config_t *cfg)
         struct timespec wait = keys_wait(&srv);
         sig = sigtimedwait(&sigs, NULL, &wait);
         if (sig < 0) {
-            if (errno == EAGAIN) keys_tick(&srv); /* the rotation timer */
+            if (errno == EAGAIN) { /* the rotation timer, at most a minute apart */
+                keys_tick(&srv);
+                md_tasktab_sweep(srv.tasks, (int64_t)time(NULL) - 60);
+            }
             continue;
         }
         if (sig == SIGHUP) {
@@ -711,6 +716,7 @@ out:
     close_listen_fd(&srv);
     unlink_workload(&srv);
     md_keys_free(srv.keys);
+    md_tasktab_free(srv.tasks);
     md_store_close(srv.main_store);
     md_store_close(store);
     md_snapshot_unref(srv.snap);

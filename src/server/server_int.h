@@ -33,6 +33,8 @@
 #include "identity/entry.h"
 #include "keys/keys.h"
 #include "server/jobs.h"
+#include "task/revoke.h"
+#include "mandate/cedar.h"
 #include "server/http.h"
 #include "server/router.h"
 #include "server/server.h"
@@ -115,10 +117,12 @@ struct md_worker {
     /* workload.c: the registration entries, parsed, as of registry generation reg_gen */
     md_arena_t reg_arena;
     md_entry_t *reg_entries; /* reg_arena */
+    const char **reg_ids;    /* reg_arena: the registry id of each entry */
     size_t reg_n;
     uint64_t reg_gen;
     bool reg_loaded;
     struct md_tcache *svid_cache; /* agentauth.c: verified SVIDs (owned) */
+    md_cedar_ctx_t *cedar;        /* tasks.c: this thread's Cedar scratch (owned) */
 };
 
 struct md_server {
@@ -133,6 +137,7 @@ struct md_server {
     ino_t workload_ino;
     md_jobs_t *attest_jobs;            /* the attestation thread pool */
     atomic_uint_fast64_t registry_gen; /* bumped after every committed change to the agent registry */
+    md_tasktab_t *tasks;               /* every live task: read lock-free by workers (src/task/revoke.h) */
     atomic_int listeners_live;
     int lock_fd;
     md_snapshot_t *snap; /* main thread's reference to the current snapshot */
@@ -196,6 +201,8 @@ void md_svid_issue(md_http_req_t *req, const md_svid_params_t *p, const char *sp
                    int64_t exp_cap, const char *who);
 /* The registration entry with this SPIFFE ID in the worker's cache: MD_OK, MD_ENOENT, or a store error. */
 int md_workload_entry_find(md_worker_t *w, const char *spiffe_id, const md_entry_t **out, md_err_t *err);
+/* The registry id of an entry of the worker's cache (NULL for anything else). */
+const char *md_workload_entry_id(const md_worker_t *w, const md_entry_t *e);
 void md_workload_svid(md_http_req_t *req);
 /* agentauth.c: the calling agent on the TCP API (Authorization: Bearer <JWT-SVID>) */
 typedef struct md_agent_auth {
@@ -205,6 +212,19 @@ typedef struct md_agent_auth {
 } md_agent_auth_t;
 /* 0 with *out set, or -1 after answering (401/403/503). */
 int md_agent_authenticate(md_http_req_t *req, md_agent_auth_t *out);
+
+/* tasks.c: tasks, mandates, RFC 7662 / 7009 */
+void md_tasks_start(md_http_req_t *req);
+void md_tasks_end(md_http_req_t *req);
+void md_admin_tasks_list(md_http_req_t *req);
+void md_admin_tasks_get(md_http_req_t *req);
+void md_admin_tasks_tree(md_http_req_t *req);
+void md_admin_tasks_revoke(md_http_req_t *req);
+void md_admin_agents_quarantine(md_http_req_t *req);
+void md_oauth_introspect(md_http_req_t *req);
+void md_oauth_revoke(md_http_req_t *req);
+/* Load the live tasks from the store into a new table (start-up). */
+int md_tasks_load(md_server_t *srv, md_store_t *st, md_err_t *err) MD_WUR;
 
 /* federated.c */
 void md_federated_svid(md_http_req_t *req);

@@ -85,9 +85,12 @@ static int entries_current(md_worker_t *w, md_err_t *err)
     if (rc != MD_OK) return rc;
     if (n > 0) {
         w->reg_entries = md_arena_alloc(&w->reg_arena, n * sizeof(*w->reg_entries));
-        if (w->reg_entries == NULL) return md_err_set(err, MD_ENOMEM, "out of memory loading the registry");
+        w->reg_ids = md_arena_alloc(&w->reg_arena, n * sizeof(*w->reg_ids));
+        if (w->reg_entries == NULL || w->reg_ids == NULL)
+            return md_err_set(err, MD_ENOMEM, "out of memory loading the registry");
     }
     for (size_t i = 0; i < n; i++) {
+        w->reg_ids[i] = rows[i].id; /* in reg_arena, like the rows */
         rc = md_entry_parse(rows[i].entry, strlen(rows[i].entry), &w->reg_arena, &w->reg_entries[i], err);
         if (rc != MD_OK) {
             md_err_t e2 = *err;
@@ -415,4 +418,10 @@ int md_workload_entry_find(md_worker_t *w, const char *spiffe_id, const md_entry
             return MD_OK;
         }
     return MD_ENOENT;
+}
+
+const char *md_workload_entry_id(const md_worker_t *w, const md_entry_t *e)
+{
+    if (e < w->reg_entries || e >= w->reg_entries + w->reg_n) return NULL;
+    return w->reg_ids[e - w->reg_entries];
 }
