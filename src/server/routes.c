@@ -67,6 +67,7 @@ const md_route_t md_routes[] = {
     {"POST", "/v1/admin/agents/{id}/quarantine", md_admin_agents_quarantine, MD_ROUTE_ADMIN},
     {"POST", "/oauth/introspect", md_oauth_introspect, 0},
     {"POST", "/oauth/revoke", md_oauth_revoke, 0},
+    {"POST", "/oauth/token", md_oauth_token, 0},
     /* a platform's OIDC token exchanged for an SVID (src/server/federated.c) */
     {"POST", "/v1/svid/federated", md_federated_svid, 0},
     /* the Workload API, on the Unix socket only (src/server/workload.c) */

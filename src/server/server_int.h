@@ -223,6 +223,7 @@ void md_admin_tasks_revoke(md_http_req_t *req);
 void md_admin_agents_quarantine(md_http_req_t *req);
 void md_oauth_introspect(md_http_req_t *req);
 void md_oauth_revoke(md_http_req_t *req);
+void md_oauth_token(md_http_req_t *req);
 /* Load the live tasks from the store into a new table (start-up). */
 int md_tasks_load(md_server_t *srv, md_store_t *st, md_err_t *err) MD_WUR;
 

@@ -35,6 +35,7 @@
  */
 #include "server/server_int.h"
 
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <strings.h>
@@ -1052,4 +1053,379 @@ int md_tasks_load(md_server_t *srv, md_store_t *st, md_err_t *err)
     md_arena_free(&a);
     if (rc == MD_OK) md_log_info("tasks: %zu loaded, %zu active", n, live);
     return rc;
+}
+
+/* ---- RFC 8693 token exchange: delegating a task to a sub-agent ---- */
+
+#define GRANT_TOKEN_EXCHANGE "urn:ietf:params:oauth:grant-type:token-exchange"
+#define TOKEN_TYPE_ACCESS "urn:ietf:params:oauth:token-type:access_token"
+#define TOKEN_TYPE_JWT "urn:ietf:params:oauth:token-type:jwt"
+
+/* An OAuth error answer (RFC 6749 §5.2): error and error_description, and our message member too. */
+static void oauth_error(md_http_req_t *req, int status, const char *code, const char *fmt, ...)
+    MD_PRINTF(4, 5);
+static void oauth_error(md_http_req_t *req, int status, const char *code, const char *fmt, ...)
+{
+    char msg[1024];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(msg, sizeof(msg), fmt, ap);
+    va_end(ap);
+    json_t *o = json_pack("{s:s, s:s, s:s}", "error", code, "error_description", msg, "message", msg);
+    md_log(MD_LOG_INFO, req->id, "token exchange refused: %s: %s", code, msg);
+    if (o == NULL) {
+        md_http_error_oom(req);
+        return;
+    }
+    md_http_reply_json(req, status, o);
+    json_decref(o);
+}
+
+/* An optional form field: 0 with out->p NULL when absent, -1 after answering. */
+static int form_opt(md_http_req_t *req, const char *name, md_str_t *out)
+{
+    md_str_t b = req->body;
+    size_t nl = strlen(name);
+    out->p = NULL;
+    out->n = 0;
+    for (size_t i = 0; i < b.n;) {
+        size_t e = i;
+        while (e < b.n && b.p[e] != '&')
+            e++;
+        if (e - i >= nl + 1 && memcmp(b.p + i, name, nl) == 0 && b.p[i + nl] == '=')
+            return md_http_form_value(req, name, out);
+        i = e + 1;
+    }
+    return 0;
+}
+
+/* Verify an SVID presented as actor_token (as agentauth.c does for the Authorization header). */
+static int verify_svid(md_http_req_t *req, md_str_t tok, int64_t now, md_jwt_t *jwt, md_err_t *err)
+{
+    size_t nkeys = 0;
+    const md_jwk_t *const *keys = md_keys_view_keys(req->keys, &nkeys);
+    md_jwt_verify_opts_t o = {0};
+    o.now = now;
+    o.skew = 60;
+    o.iss = req->snap->issuer;
+    o.aud = req->snap->issuer;
+    o.typ = "JWT";
+    o.require_iat = true;
+    memset(jwt, 0, sizeof(*jwt));
+    int rc = md_jwt_verify(keys, nkeys, tok, &o, jwt, err);
+    if (rc == MD_OK && !json_is_string(json_object_get(jwt->claims, "sub"))) {
+        md_jwt_free(jwt);
+        return md_err_set(err, MD_EINVAL, "the SVID has no sub");
+    }
+    return rc;
+}
+
+static json_t *agent_entity(const md_entry_t *e)
+{
+    json_t *labels = json_object(), *ceiling = json_array(), *o;
+    for (size_t i = 0; labels && i < e->n_labels; i++)
+        json_object_set_new(labels, e->labels[i].key, json_string(e->labels[i].value));
+    for (size_t i = 0; ceiling && i < e->n_scopes; i++)
+        json_array_append_new(ceiling, json_string(e->scopes[i]));
+    o = json_pack("{s:{s:s, s:s}, s:{s:s, s:s#, s:s, s:s, s:s, s:o}, s:[], s:o}", "uid", "type",
+                  "Mandate::Agent", "id", e->spiffe_id, "attrs", "spiffe_id", e->spiffe_id, "trust_domain",
+                  e->id.trust_domain.p, e->id.trust_domain.n, "owner", e->owner, "env", e->env, "state",
+                  md_entry_state_name(e->state), "scope_ceiling", ceiling, "parents", "tags", labels);
+    return o;
+}
+
+/* The Cedar decision on delegate.  true: allowed; false: answered. */
+static bool decide_delegate(md_http_req_t *req, const md_entry_t *parent_agent, const md_entry_t *child_agent,
+                            const md_mandate_t *m, const md_scope_t *scope, int64_t ttl, unsigned depth,
+                            int64_t now)
+{
+    md_policies_t *pol = req->snap->policies;
+    md_worker_t *w = req->conn->w;
+    char hex[MD_TASK_ID_HEX_LEN + 1], errbuf[1024], *etext = NULL, *rtext = NULL;
+    json_t *ents = json_array(), *ctx = NULL, *request = NULL;
+    md_cedar_entities_t *loaded = NULL;
+    const char *answer = NULL;
+    bool ok = false;
+    int rc;
+
+    md_task_id_hex(&m->task, hex);
+    if (ents == NULL) goto oom;
+    json_array_append_new(ents, agent_entity(child_agent));
+    if (strcmp(parent_agent->spiffe_id, child_agent->spiffe_id) != 0)
+        json_array_append_new(ents, agent_entity(parent_agent));
+    json_array_append_new(ents, json_pack("{s:{s:s, s:s}, s:{s:s, s:o, s:I, s:{s:{s:s, s:s}}}, s:[]}", "uid",
+                                          "type", "Mandate::Task", "id", hex, "attrs", "intent", m->intent,
+                                          "scope", md_scope_to_json(&m->scope), "depth", (json_int_t)m->depth,
+                                          "agent", "__entity", "type", "Mandate::Agent", "id",
+                                          parent_agent->spiffe_id, "parents"));
+    ctx = json_pack("{s:{s:{s:s, s:s}}, s:o, s:I, s:I, s:{s:{s:s, s:s}}}", "delegator", "__entity", "type",
+                    "Mandate::Agent", "id", parent_agent->spiffe_id, "scope", md_scope_to_json(scope), "ttl",
+                    (json_int_t)ttl, "depth", (json_int_t)depth, "now", "__extn", "fn", "datetime", "arg",
+                    iso_time(req, now));
+    if (ctx == NULL) goto oom;
+    request = json_pack("{s:{s:s, s:s}, s:{s:s, s:s}, s:{s:s, s:s}, s:O}", "principal", "type",
+                        "Mandate::Agent", "id", child_agent->spiffe_id, "action", "type", "Mandate::Action",
+                        "id", "delegate", "resource", "type", "Mandate::Task", "id", hex, "context", ctx);
+    if (request == NULL) goto oom;
+    etext = json_dumps(ents, JSON_COMPACT);
+    rtext = json_dumps(request, JSON_COMPACT);
+    if (etext == NULL || rtext == NULL) goto oom;
+    if (w->cedar == NULL && (w->cedar = md_cedar_ctx_new()) == NULL) goto oom;
+    if (md_cedar_entities_load(etext, strlen(etext), "delegate", pol->schema, &loaded, errbuf,
+                               sizeof(errbuf)) != 0 ||
+        (rc = md_cedar_authorize_json(w->cedar, pol->set, loaded, pol->schema, rtext, strlen(rtext), &answer,
+                                      errbuf, sizeof(errbuf))) < 0) {
+        md_log(MD_LOG_ERROR, req->id, "delegate: the request does not fit the schema: %s", errbuf);
+        md_metrics_decision(MD_DECISION_ERROR);
+        oauth_error(req, 400, "invalid_grant", "the policy could not decide; see the log (request %s)",
+                    req->id);
+        goto out;
+    }
+    md_log(MD_LOG_INFO, req->id, "delegate %s from %s to %s: %s %s", hex, parent_agent->spiffe_id,
+           child_agent->spiffe_id, rc == MD_CEDAR_ALLOW ? "allow" : "deny", answer ? answer : "");
+    md_metrics_decision(rc == MD_CEDAR_ALLOW ? MD_DECISION_ALLOW : MD_DECISION_DENY);
+    if (rc != MD_CEDAR_ALLOW) {
+        oauth_error(req, 400, "invalid_grant", "the policy does not allow delegating this task to %s",
+                    child_agent->spiffe_id);
+        goto out;
+    }
+    ok = true;
+    goto out;
+oom:
+    md_http_error_oom(req);
+out:
+    md_cedar_entities_free(loaded);
+    free(etext);
+    free(rtext);
+    json_decref(ents);
+    json_decref(ctx);
+    json_decref(request);
+    return ok;
+}
+
+void md_oauth_token(md_http_req_t *req)
+{
+    const md_config_t *cfg = req->snap->config;
+    md_worker_t *w = req->conn->w;
+    md_agent_auth_t auth;
+    md_str_t grant, subject, subject_type, actor, actor_type, scope_s, audience, ttl_s;
+    md_jwt_t pjwt, ajwt;
+    md_mandate_t m, child;
+    md_scope_t want, ceiling;
+    md_store_task_t prow;
+    const md_entry_t *parent_agent, *child_agent = NULL;
+    const char *child_id = NULL, *actor_sub;
+    md_err_t err = {0};
+    int64_t now = (int64_t)time(NULL), ttl, exp;
+    md_task_id_t id;
+    char hex[MD_TASK_ID_HEX_LEN + 1], phex[MD_TASK_ID_HEX_LEN + 1];
+    md_buf_t scope_buf, token;
+    json_t *claims = NULL, *act = NULL, *out = NULL;
+    char *obo = NULL;
+    bool have_p = false, have_a = false;
+    int rc;
+
+    md_buf_init(&scope_buf);
+    md_buf_init(&token);
+    memset(&pjwt, 0, sizeof(pjwt));
+    memset(&ajwt, 0, sizeof(ajwt));
+    /* the client is the agent holding the subject token: without its SVID a stolen mandate exchanges nothing
+     */
+    if (md_agent_authenticate(req, &auth) != 0) goto done;
+    parent_agent = auth.entry;
+    if (md_http_form_value(req, "grant_type", &grant) != 0) goto done;
+    if (!md_str_eqc(grant, GRANT_TOKEN_EXCHANGE)) {
+        oauth_error(req, 400, "unsupported_grant_type", "only %s is supported", GRANT_TOKEN_EXCHANGE);
+        goto done;
+    }
+    if (md_http_form_value(req, "subject_token", &subject) != 0 ||
+        md_http_form_value(req, "subject_token_type", &subject_type) != 0 ||
+        md_http_form_value(req, "actor_token", &actor) != 0 ||
+        md_http_form_value(req, "actor_token_type", &actor_type) != 0 ||
+        form_opt(req, "scope", &scope_s) != 0 || form_opt(req, "audience", &audience) != 0 ||
+        form_opt(req, "ttl", &ttl_s) != 0)
+        goto done;
+    if (!md_str_eqc(subject_type, TOKEN_TYPE_ACCESS) && !md_str_eqc(subject_type, TOKEN_TYPE_JWT)) {
+        oauth_error(req, 400, "invalid_request", "subject_token_type must be %s", TOKEN_TYPE_ACCESS);
+        goto done;
+    }
+    if (!md_str_eqc(actor_type, TOKEN_TYPE_JWT)) {
+        oauth_error(req, 400, "invalid_request", "actor_token_type must be %s (a JWT-SVID)", TOKEN_TYPE_JWT);
+        goto done;
+    }
+    /* the parent mandate: ours, held by the caller, its task active */
+    if (verify_mandate(req, subject, now, &pjwt, &m, &err) != MD_OK) {
+        oauth_error(req, 400, "invalid_grant", "subject_token is not a valid mandate: %s", err.msg);
+        goto done;
+    }
+    have_p = true;
+    if (strcmp(m.client_id, auth.spiffe_id) != 0) {
+        oauth_error(req, 400, "invalid_grant", "subject_token is held by another agent");
+        goto done;
+    }
+    md_task_id_hex(&m.task, phex);
+    md_task_state_t st = md_tasktab_state(req->srv->tasks, &m.task, now);
+    if (st != MD_TASK_ACTIVE) {
+        oauth_error(req, 400, "invalid_grant", "the parent task is %s", md_task_state_name(st));
+        goto done;
+    }
+    if (m.jkt != NULL) {
+        oauth_error(req, 400, "invalid_grant", "DPoP-bound mandates cannot be exchanged yet");
+        goto done;
+    }
+    /* the sub-agent */
+    if (verify_svid(req, actor, now, &ajwt, &err) != MD_OK) {
+        oauth_error(req, 400, "invalid_grant", "actor_token is not a valid SVID for this issuer: %s",
+                    err.msg);
+        goto done;
+    }
+    have_a = true;
+    actor_sub = json_string_value(json_object_get(ajwt.claims, "sub"));
+    rc = md_workload_entry_find(w, actor_sub, &child_agent, &err);
+    if (rc != MD_OK || child_agent->state != MD_ENTRY_ACTIVE) {
+        oauth_error(req, 400, "invalid_grant", "the actor %.300s is not a registered, active agent",
+                    actor_sub);
+        goto done;
+    }
+    child_id = md_workload_entry_id(w, child_agent);
+    /* re-find the parent agent: the lookup above may have reloaded the worker's cache */
+    if (md_workload_entry_find(w, auth.spiffe_id, &parent_agent, &err) != MD_OK ||
+        parent_agent->state != MD_ENTRY_ACTIVE) {
+        oauth_error(req, 400, "invalid_grant", "the delegating agent was removed or quarantined");
+        goto done;
+    }
+    /* depth, audience, lifetime */
+    if ((int64_t)m.depth + 1 > cfg->tasks_max_depth) {
+        oauth_error(req, 400, "invalid_grant", "the task is at depth %u: at most %lld levels of delegation",
+                    m.depth, (long long)cfg->tasks_max_depth);
+        goto done;
+    }
+    if (audience.p != NULL && !md_str_eqc(audience, m.audience)) {
+        oauth_error(req, 400, "invalid_target", "a delegated mandate is for its parent's audience (%s) only",
+                    m.audience);
+        goto done;
+    }
+    exp = m.exp;
+    if (ttl_s.p != NULL) {
+        char *end = NULL;
+        long long t = strtoll(ttl_s.p, &end, 10);
+        if (end == ttl_s.p || *end || t < 1 || t > cfg->tasks_max_ttl / 1000) {
+            oauth_error(req, 400, "invalid_request", "ttl must be 1 to %lld seconds",
+                        (long long)(cfg->tasks_max_ttl / 1000));
+            goto done;
+        }
+        if (now + t > m.exp) {
+            oauth_error(req, 400, "invalid_request",
+                        "a delegated mandate cannot outlive its parent (%lld s left, %lld asked)",
+                        (long long)(m.exp - now), t);
+            goto done;
+        }
+        exp = now + t;
+    }
+    ttl = exp - now;
+    if (ttl < 1) {
+        oauth_error(req, 400, "invalid_grant", "the parent mandate is about to expire");
+        goto done;
+    }
+    /* scope: within the parent's, and within the sub-agent's own ceiling; never trimmed */
+    if (md_scope_from_list(child_agent->scopes, child_agent->n_scopes, req->arena, &ceiling, &err) != MD_OK)
+        goto oom;
+    if (scope_s.p != NULL) {
+        if (md_scope_parse(scope_s, req->arena, &want, &err) != MD_OK) {
+            oauth_error(req, 400, "invalid_scope", "%s", err.msg);
+            goto done;
+        }
+    } else if (md_scope_intersect(&m.scope, &ceiling, req->arena, &want) != MD_OK)
+        goto oom;
+    if (want.n == 0) {
+        oauth_error(req, 400, "invalid_scope", "the delegated scope would be empty");
+        goto done;
+    }
+    md_err_clear(&err);
+    if (md_scope_check_within(&want, &m.scope, "the parent mandate's scope", &err) != MD_OK) {
+        oauth_error(req, 400, "invalid_scope", "%s", err.msg);
+        goto done;
+    }
+    md_err_clear(&err);
+    if (md_scope_check_within(&want, &ceiling, "the sub-agent's scope ceiling", &err) != MD_OK) {
+        oauth_error(req, 400, "invalid_scope", "%s", err.msg);
+        goto done;
+    }
+    if (!decide_delegate(req, parent_agent, child_agent, &m, &want, ttl, m.depth + 1, now)) goto done;
+    /* the parent's row: its root and user */
+    if ((rc = md_store_task_get(req->store, phex, req->arena, &prow, &err)) != MD_OK) {
+        store_failed(req, rc, &err);
+        goto done;
+    }
+    if (md_task_id_new(&id) != MD_OK) {
+        md_http_error(req, 503, "service_unavailable", "no randomness; retry");
+        goto done;
+    }
+    md_task_id_hex(&id, hex);
+    memset(&child, 0, sizeof(child));
+    child.subject = m.subject;
+    child.client_id = child_agent->spiffe_id;
+    child.audience = m.audience;
+    child.intent = m.intent;
+    child.scope = want;
+    child.task = id;
+    child.parent = m.task;
+    child.has_parent = true;
+    child.depth = m.depth + 1;
+    child.iat = now;
+    child.exp = exp;
+    child.obo = m.obo;
+    if ((act = md_mandate_child_act(&m, child_agent->spiffe_id)) == NULL) goto oom;
+    child.act = act;
+    if ((claims = md_mandate_claims(&child, req->snap->issuer)) == NULL ||
+        md_scope_format(&want, &scope_buf) != MD_OK ||
+        (m.obo && (obo = json_dumps(m.obo, JSON_COMPACT)) == NULL))
+        goto oom;
+    if ((rc = md_keys_sign_jwt(req->keys, now, MD_MANDATE_TYP, claims, &token, &err)) != MD_OK) {
+        md_log(MD_LOG_ERROR, req->id, "token exchange: signing failed: %s", err.msg);
+        md_http_error(req, 503, "service_unavailable", "the mandate could not be signed; retry");
+        goto done;
+    }
+    md_store_task_t row = {hex,       phex,
+                           prow.root, (int64_t)child.depth,
+                           m.subject, child_agent->spiffe_id,
+                           child_id,  m.audience,
+                           m.intent,  scope_buf.p,
+                           obo,       NULL,
+                           "active",  NULL,
+                           now,       exp,
+                           0};
+    if ((rc = md_store_task_insert(req->store, &row, &err)) != MD_OK) {
+        store_failed(req, rc, &err);
+        goto done;
+    }
+    if ((rc = md_tasktab_add(req->srv->tasks, &id, &m.task, exp, MD_TASK_ACTIVE, now, &err)) != MD_OK) {
+        size_t changed = 0;
+        md_err_t e2 = {0};
+        if (md_store_task_finish(req->store, hex, false, "revoked", "refused by the task table", now,
+                                 &changed, &e2) != MD_OK)
+            md_log(MD_LOG_ERROR, req->id, "token exchange: %s", e2.msg);
+        /* the parent was revoked meanwhile, or the table is full */
+        oauth_error(req, 400, "invalid_grant", "the delegation could not be recorded: %s", err.msg);
+        goto done;
+    }
+    out = json_pack("{s:s#, s:s, s:s, s:I, s:s, s:s}", "access_token", token.p, token.n, "issued_token_type",
+                    TOKEN_TYPE_ACCESS, "token_type", "Bearer", "expires_in", (json_int_t)ttl, "scope",
+                    scope_buf.p, "task_id", hex);
+    if (out == NULL) goto oom;
+    md_log(MD_LOG_INFO, req->id, "task %s delegated from %s (%s) to %s: task %s, scope %s, %llds", phex,
+           auth.spiffe_id, m.intent, child_agent->spiffe_id, hex, scope_buf.p, (long long)ttl);
+    md_http_reply_json(req, 200, out);
+    goto done;
+oom:
+    md_http_error_oom(req);
+done:
+    if (have_p) md_jwt_free(&pjwt);
+    if (have_a) md_jwt_free(&ajwt);
+    free(obo);
+    json_decref(claims);
+    json_decref(act);
+    json_decref(out);
+    md_buf_free(&scope_buf);
+    md_buf_free(&token);
 }
