@@ -221,6 +221,10 @@ void md_admin_tasks_get(md_http_req_t *req);
 void md_admin_tasks_tree(md_http_req_t *req);
 void md_admin_tasks_revoke(md_http_req_t *req);
 void md_admin_agents_quarantine(md_http_req_t *req);
+/* Quarantine the agent `key` (registry id or SPIFFE ID) and revoke every task it holds, in one transaction
+ * (memory first).  MD_OK with *agent and *revoked, MD_ENOENT, or a store error (rolled back). */
+int md_agent_quarantine(md_http_req_t *req, const char *key, const char *reason, md_store_agent_t *agent,
+                        size_t *revoked, md_err_t *err) MD_WUR;
 void md_oauth_introspect(md_http_req_t *req);
 void md_oauth_revoke(md_http_req_t *req);
 void md_oauth_token(md_http_req_t *req);

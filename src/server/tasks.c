@@ -797,80 +797,90 @@ out:
 
 /* ---- quarantine ---- */
 
-void md_admin_agents_quarantine(md_http_req_t *req)
+int md_agent_quarantine(md_http_req_t *req, const char *key, const char *reason, md_store_agent_t *agent,
+                        size_t *revoked, md_err_t *err)
 {
-    md_str_t key = md_http_param(req, "id");
-    md_store_agent_t agent;
     md_entry_t e;
     md_store_task_filter_t f = {0};
     md_store_task_t *rows = NULL;
-    size_t n = 0, changed = 0, mem = 0;
-    md_err_t err = {0};
-    const char *reason;
+    size_t n = 0;
     int64_t now = (int64_t)time(NULL);
-    json_t *j = NULL, *o = NULL;
+    json_t *j = NULL;
     char *text = NULL;
     int rc;
 
-    if (!parse_reason(req, &reason)) return;
-    if ((rc = md_store_begin(req->store, &err)) != MD_OK) {
-        store_failed(req, rc, &err);
-        return;
-    }
-    rc = md_store_agent_get(req->store, key.p, strncmp(key.p, "spiffe://", 9) == 0, req->arena, &agent, &err);
-    if (rc == MD_ENOENT || rc == MD_EINVAL) {
-        md_store_rollback(req->store);
-        md_http_error(req, 404, "not_found", "no such agent");
-        return;
-    }
-    if (rc != MD_OK) goto store_error;
-    if ((rc = md_entry_parse(agent.entry, strlen(agent.entry), req->arena, &e, &err)) != MD_OK)
-        goto store_error;
+    *revoked = 0;
+    if ((rc = md_store_begin(req->store, err)) != MD_OK) return rc;
+    rc = md_store_agent_get(req->store, key, strncmp(key, "spiffe://", 9) == 0, req->arena, agent, err);
+    if (rc == MD_EINVAL) rc = MD_ENOENT;
+    if (rc != MD_OK) goto fail;
+    if ((rc = md_entry_parse(agent->entry, strlen(agent->entry), req->arena, &e, err)) != MD_OK) goto fail;
     e.state = MD_ENTRY_QUARANTINED;
     e.updated_at = now;
-    if ((j = md_entry_to_json(&e)) == NULL || (text = json_dumps(j, JSON_COMPACT)) == NULL) {
-        md_store_rollback(req->store);
-        md_http_error_oom(req);
-        goto out;
+    if ((j = md_entry_to_json(&e)) == NULL || (text = json_dumps(j, JSON_COMPACT)) == NULL ||
+        (agent->entry = md_arena_strdup(req->arena, text)) == NULL) {
+        rc = md_err_set(err, MD_ENOMEM, "out of memory");
+        goto fail;
     }
-    agent.state = "quarantined";
-    agent.entry = text;
-    agent.updated_at = now;
-    if ((rc = md_store_agent_update(req->store, &agent, &err)) != MD_OK) goto store_error;
-    /* every active task it holds, in memory first (fail closed), then in the same transaction */
-    f.holder = agent.spiffe_id;
+    agent->state = "quarantined";
+    agent->updated_at = now;
+    if ((rc = md_store_agent_update(req->store, agent, err)) != MD_OK) goto fail;
+    /* every active task it holds: in memory first (fail closed), then in the same transaction */
+    f.holder = agent->spiffe_id;
     f.state = "active";
     f.limit = 100000;
-    if ((rc = md_store_task_list(req->store, &f, req->arena, &rows, &n, &err)) != MD_OK) goto store_error;
+    if ((rc = md_store_task_list(req->store, &f, req->arena, &rows, &n, err)) != MD_OK) goto fail;
     for (size_t i = 0; i < n; i++) {
         md_task_id_t id;
         size_t c = 0;
         if (md_task_id_parse(md_str_c(rows[i].id), &id) == MD_OK &&
-            md_tasktab_revoke(req->srv->tasks, &id, MD_TASK_REVOKED, now, NULL, NULL, &c) == MD_OK)
-            mem += c;
+            md_tasktab_revoke(req->srv->tasks, &id, MD_TASK_REVOKED, now, NULL, NULL, &c) != MD_OK)
+            md_log(MD_LOG_INFO, req->id, "task %s is no longer in the task table", rows[i].id);
     }
-    if ((rc = md_store_task_finish(req->store, agent.spiffe_id, true, "revoked",
-                                   reason ? reason : "the agent was quarantined", now, &changed, &err)) !=
+    if ((rc = md_store_task_finish(req->store, agent->spiffe_id, true, "revoked",
+                                   reason ? reason : "the agent was quarantined", now, revoked, err)) !=
         MD_OK)
-        goto store_error;
-    if ((rc = md_store_commit(req->store, &err)) != MD_OK) goto store_error;
+        goto fail;
+    if ((rc = md_store_commit(req->store, err)) != MD_OK) goto fail;
     atomic_fetch_add(&req->srv->registry_gen, 1);
-    md_log(MD_LOG_WARN, req->id, "agent %s (%s) quarantined, %zu tasks revoked: %s", agent.id,
-           agent.spiffe_id, changed, reason ? reason : "-");
+    md_log(MD_LOG_WARN, req->id, "agent %s (%s) quarantined, %zu tasks revoked: %s", agent->id,
+           agent->spiffe_id, *revoked, reason ? reason : "-");
+    free(text);
+    json_decref(j);
+    return MD_OK;
+fail:
+    md_store_rollback(req->store);
+    free(text);
+    json_decref(j);
+    return rc;
+}
+
+void md_admin_agents_quarantine(md_http_req_t *req)
+{
+    md_str_t key = md_http_param(req, "id");
+    md_store_agent_t agent;
+    md_err_t err = {0};
+    const char *reason;
+    size_t revoked = 0;
+    json_t *o;
+    int rc;
+
+    if (!parse_reason(req, &reason)) return;
+    rc = md_agent_quarantine(req, key.p, reason, &agent, &revoked, &err);
+    if (rc == MD_ENOENT) {
+        md_http_error(req, 404, "not_found", "no such agent");
+        return;
+    }
+    if (rc != MD_OK) {
+        store_failed(req, rc, &err);
+        return;
+    }
     o = json_pack("{s:s, s:s, s:s, s:I}", "id", agent.id, "spiffe_id", agent.spiffe_id, "state",
-                  "quarantined", "tasks_revoked", (json_int_t)changed);
+                  "quarantined", "tasks_revoked", (json_int_t)revoked);
     if (o == NULL)
         md_http_error_oom(req);
     else
         md_http_reply_json(req, 200, o);
-    goto out;
-store_error:
-    md_store_rollback(req->store);
-    store_failed(req, rc, &err);
-out:
-    (void)mem;
-    free(text);
-    json_decref(j);
     json_decref(o);
 }
 

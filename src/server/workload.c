@@ -299,6 +299,65 @@ static void attest_work(void *arg)
     job->rc = md_attest_peer(job->fd, &job->att, &job->err);
 }
 
+/*
+ * The one active agent whose registered executable path this process runs
+ * while its hash or its user no longer match: the binary at that path was
+ * replaced, or it now runs as someone else.  NULL when there is not exactly
+ * one (an agent without a unix:path selector is never attributed this way).
+ */
+static const md_entry_t *changed_agent(const md_worker_t *w, const md_attestation_t *att)
+{
+    const md_entry_t *found = NULL;
+    size_t count = 0;
+    for (size_t i = 0; i < w->reg_n; i++) {
+        const md_entry_t *e = &w->reg_entries[i];
+        bool has_path = false, path_ok = true, others_ok = true, drift = false;
+        if (e->state != MD_ENTRY_ACTIVE) continue;
+        for (size_t k = 0; k < e->n_selectors; k++) {
+            const md_selector_t *sel = &e->selectors[k];
+            bool m = md_selector_match(sel, att);
+            switch (sel->type) {
+            case MD_SEL_UNIX_PATH:
+                has_path = true;
+                path_ok = path_ok && m;
+                break;
+            case MD_SEL_UNIX_SHA256:
+            case MD_SEL_UNIX_UID:
+            case MD_SEL_UNIX_USER: drift = drift || !m; break;
+            default: others_ok = others_ok && m; break;
+            }
+        }
+        if (has_path && path_ok && others_ok && drift) {
+            found = e;
+            count++;
+        }
+    }
+    return count == 1 ? found : NULL;
+}
+
+/* A registered agent's binary or user changed under it: quarantine it and revoke its tasks. */
+static void attestation_changed(md_http_req_t *req, const svid_job_t *job)
+{
+    const md_entry_t *e = changed_agent(req->conn->w, &job->att);
+    md_store_agent_t agent;
+    md_err_t err = {0};
+    size_t revoked = 0;
+    char reason[PATH_MAX + 256], spiffe_id[2100];
+
+    if (e == NULL) return;
+    snprintf(spiffe_id, sizeof(spiffe_id), "%s", e->spiffe_id); /* e lives in the cache quarantine reloads */
+    snprintf(reason, sizeof(reason),
+             "attestation changed: %s now runs with sha256 %s as uid %u, which its entry does not allow",
+             job->att.exe_path, job->att.exe_sha256, (unsigned)job->att.uid);
+    if (md_agent_quarantine(req, spiffe_id, reason, &agent, &revoked, &err) != MD_OK) {
+        md_log(MD_LOG_ERROR, req->id, "attestation change of %s: the quarantine failed: %s", spiffe_id,
+               err.msg);
+        return;
+    }
+    md_metrics_attestation_failure(MD_ATTEST_EQUARANTINED);
+    md_log(MD_LOG_WARN, req->id, "agent %s quarantined (%zu tasks revoked): %s", spiffe_id, revoked, reason);
+}
+
 /* Back on the worker thread (or on the main thread at shutdown, always with job->req NULL then). */
 static void attest_done(void *arg)
 {
@@ -325,6 +384,7 @@ static void attest_done(void *arg)
         goto out;
     }
     rc = md_attest_match(req->conn->w->reg_entries, req->conn->w->reg_n, &job->att, &match, &err);
+    if (rc == MD_ATTEST_ENO_MATCH) attestation_changed(req, job);
     if (rc != MD_OK) {
         char detail[sizeof(err.msg) + 2100];
         snprintf(detail, sizeof(detail), "%s%s%s", err.msg, match ? ": " : "", match ? match->spiffe_id : "");

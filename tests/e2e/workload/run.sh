@@ -720,6 +720,34 @@ fi
 "$M" agent show spiffe://other.org/x >/dev/null 2>&1
 check "nothing was registered" [ $? = 3 ]
 
+echo "== 11b. attestation change: the binary at a registered path replaced"
+PB="$T/bin/pathbot"
+cp "$C2" "$PB"
+chmod 755 "$PB"
+out=$("$M" agent register --spiffe-id spiffe://example.org/agent/pathbot --selector "unix:path:$PB" \
+    --selector "unix:sha256:$SHA2" --owner e2e@example.org --env test --max-scope tickets:read 2>&1)
+check "register agent/pathbot (unix:path + unix:sha256)" [ $? = 0 ]
+svid "$PB" '{"audience":"a"}'
+expect_svid "agent/pathbot's binary at its path gets an SVID" "spiffe://example.org/agent/pathbot" '["a"]' 300
+q0=$(fails quarantined)
+rm -f "$PB"
+cp "$C3" "$PB"
+chmod 755 "$PB"
+svid "$PB" '{"audience":"a"}'
+expect_error "another binary at that path: refused, saying nothing about the entry" 403 attestation_failed \
+    "no registration entry matches this workload"
+out=$("$M" agent show spiffe://example.org/agent/pathbot --json 2>&1)
+if has "$out" '"state":"quarantined"' || has "$out" '"state": "quarantined"'; then ok "...and agent/pathbot is quarantined (its binary changed)"; else bad "agent/pathbot quarantined after its binary changed" "$out"; fi
+check "...counted as quarantined" [ "$(fails quarantined)" = $((q0 + 1)) ]
+if grep -q "agent spiffe://example.org/agent/pathbot quarantined.*attestation changed: $PB now runs with sha256 $SHA3" "$T/main.log"; then ok "...and the log says why (path, new hash)"; else bad "the quarantine is logged with the path and the new hash" "$(grep pathbot "$T/main.log" | tail -3)"; fi
+rm -f "$PB"
+cp "$C2" "$PB"
+chmod 755 "$PB"
+svid "$PB" '{"audience":"a"}'
+expect_error "the original binary back at the path: still quarantined" 403 agent_quarantined "this agent is quarantined"
+svid "$C1" '{"audience":"a"}'
+check "an agent without a unix:path selector is never attributed a change (agent/wl still served)" [ "$code" = 200 ]
+
 echo "== 12. the socket file"
 conf "$T/second.conf" "$(free_port)" "$SOCK"
 "$D" --config "$T/second.conf" --data-dir "$T/data2" 2>"$T/second.log" &
