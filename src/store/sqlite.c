@@ -102,10 +102,16 @@ static const struct migration {
      "CREATE INDEX tasks_parent ON tasks (parent);"
      "CREATE INDEX tasks_holder ON tasks (holder, state);"
      "CREATE INDEX tasks_expires ON tasks (expires_at);"},
+    /* revoking a whole tree by its root is one indexed UPDATE; state is no longer in an index, so
+     * finishing 10,000 tasks does not rewrite 10,000 index entries */
+    {6, "tasks: index by root; holder index without state",
+     "DROP INDEX tasks_holder;"
+     "CREATE INDEX tasks_holder ON tasks (holder);"
+     "CREATE INDEX tasks_root ON tasks (root);"},
 };
 #define NMIGRATIONS ((int)(sizeof(migrations) / sizeof(migrations[0])))
 /* The last migration's version; md_store_sqlite_open() checks they agree. */
-#define CODE_VERSION 5
+#define CODE_VERSION 6
 
 typedef struct sqlite_store {
     sqlite3 *db;
@@ -115,6 +121,7 @@ typedef struct sqlite_store {
     sqlite3_stmt *keys_list, *keys_clear, *keys_insert;
     sqlite3_stmt *agent_insert, *agent_update, *agent_get_id, *agent_get_spiffe, *agent_list, *agent_delete;
     sqlite3_stmt *task_insert, *task_get, *task_list, *task_finish, *task_finish_holder, *task_live;
+    sqlite3_stmt *task_is_root, *task_finish_root;
 } sqlite_store_t;
 
 static int db_error(sqlite_store_t *s, int src, md_err_t *err, const char *what)
@@ -292,6 +299,8 @@ static void sqlite_close(void *h)
     sqlite3_finalize(s->task_finish);
     sqlite3_finalize(s->task_finish_holder);
     sqlite3_finalize(s->task_live);
+    sqlite3_finalize(s->task_is_root);
+    sqlite3_finalize(s->task_finish_root);
     if (s->db) sqlite3_close_v2(s->db);
     free(s->path);
     free(s);
@@ -495,6 +504,14 @@ int md_store_sqlite_open(const md_store_opts_t *opts, void **h, md_err_t *err)
                      "t.parent = sub.id) UPDATE tasks SET state = ?2, reason = ?3, ended_at = ?4 "
                      "WHERE state = 'active' AND id IN (SELECT id FROM sub)",
                      err);
+    if (rc == MD_OK)
+        rc = prepare(s, &s->task_is_root, "SELECT 1 FROM tasks WHERE id = ?1 AND parent IS NULL", err);
+    /* a root task: its whole tree shares its root column */
+    if (rc == MD_OK)
+        rc = prepare(
+            s, &s->task_finish_root,
+            "UPDATE tasks SET state = ?2, reason = ?3, ended_at = ?4 WHERE root = ?1 AND state = 'active'",
+            err);
     if (rc == MD_OK)
         rc = prepare(
             s, &s->task_finish_holder,
@@ -949,7 +966,16 @@ static int sqlite_task_finish(void *h, const char *key, bool by_holder, const ch
 {
     sqlite_store_t *s = h;
     sqlite3_stmt *st = by_holder ? s->task_finish_holder : s->task_finish;
-    int r = sqlite3_bind_text(st, 1, key, -1, SQLITE_STATIC);
+    int r;
+    if (!by_holder) {
+        r = sqlite3_bind_text(s->task_is_root, 1, key, -1, SQLITE_STATIC);
+        if (r == SQLITE_OK) r = sqlite3_step(s->task_is_root);
+        if (r == SQLITE_ROW) st = s->task_finish_root;
+        sqlite3_reset(s->task_is_root);
+        sqlite3_clear_bindings(s->task_is_root);
+        if (r != SQLITE_ROW && r != SQLITE_DONE) return db_error(s, r, err, "task finish");
+    }
+    r = sqlite3_bind_text(st, 1, key, -1, SQLITE_STATIC);
     if (r == SQLITE_OK) r = sqlite3_bind_text(st, 2, state, -1, SQLITE_STATIC);
     if (r == SQLITE_OK) r = bind_opt_text(st, 3, reason);
     if (r == SQLITE_OK) r = sqlite3_bind_int64(st, 4, at);

@@ -6,6 +6,7 @@
  */
 #include "store/store_int.h"
 
+#include <pthread.h>
 #include <stdlib.h>
 #include <time.h>
 
@@ -33,6 +34,50 @@ int md_store_code_version(md_store_backend_t backend)
     return backend == MD_STORE_SQLITE ? md_store_sqlite_ops.code_version : 0;
 }
 
+/*
+ * Writers in this process take one lock, so SQLite never sees two of them at
+ * once: its busy handler would otherwise put a writer to sleep (1, 2, 5 ...
+ * ms) whenever another worker thread holds the write lock, and concurrent
+ * writes would crawl.  A transaction (md_store_begin .. commit/rollback)
+ * holds it throughout; a single write outside one holds it for that write.
+ * Waiting is bounded by the connection's busy timeout (then MD_STORE_EBUSY),
+ * as SQLite's own wait would be.  Only one mandated uses a database (the data
+ * dir's lock), so the process is the only writer.
+ */
+static pthread_mutex_t write_mu = PTHREAD_MUTEX_INITIALIZER;
+
+static int write_lock(md_store_t *st, md_err_t *err)
+{
+    struct timespec until;
+    if (st->in_tx) return MD_OK;
+    clock_gettime(CLOCK_REALTIME, &until);
+    until.tv_sec += st->busy_ms / 1000;
+    until.tv_nsec += (long)(st->busy_ms % 1000) * 1000000L;
+    if (until.tv_nsec >= 1000000000L) {
+        until.tv_sec++;
+        until.tv_nsec -= 1000000000L;
+    }
+    if (pthread_mutex_timedlock(&write_mu, &until) != 0)
+        return md_err_set(err, MD_STORE_EBUSY, "store: another write did not finish within %d ms",
+                          st->busy_ms);
+    return MD_OK;
+}
+
+static void write_unlock(md_store_t *st)
+{
+    if (!st->in_tx) pthread_mutex_unlock(&write_mu);
+}
+
+/* A single write: under the writer lock unless a transaction holds it already. */
+#define WRITE(st, call)                                                                                      \
+    do {                                                                                                     \
+        int wrc_ = write_lock(st, err);                                                                      \
+        if (wrc_ != MD_OK) return wrc_;                                                                      \
+        wrc_ = (call);                                                                                       \
+        write_unlock(st);                                                                                    \
+        return wrc_;                                                                                         \
+    } while (0)
+
 int md_store_open(const md_store_opts_t *opts, md_store_t **out, md_err_t *err)
 {
     md_store_t *st = NULL;
@@ -54,6 +99,7 @@ int md_store_open(const md_store_opts_t *opts, md_store_t **out, md_err_t *err)
     }
     st->ops = &md_store_sqlite_ops;
     st->h = h;
+    st->busy_ms = opts->busy_timeout_ms > 0 ? opts->busy_timeout_ms : 5000;
     *out = st;
     return MD_OK;
 }
@@ -77,17 +123,34 @@ int md_store_schema_version(md_store_t *st, int *version, md_err_t *err)
 
 int md_store_begin(md_store_t *st, md_err_t *err)
 {
-    return st->ops->begin(st->h, err);
+    if (st->in_tx) return md_err_set(err, MD_EINVAL, "store: a transaction is already open");
+    int rc = write_lock(st, err);
+    if (rc != MD_OK) return rc;
+    rc = st->ops->begin(st->h, err);
+    if (rc != MD_OK)
+        pthread_mutex_unlock(&write_mu);
+    else
+        st->in_tx = true;
+    return rc;
 }
 
 int md_store_commit(md_store_t *st, md_err_t *err)
 {
-    return st->ops->commit(st->h, err);
+    int rc = st->ops->commit(st->h, err);
+    if (rc == MD_OK && st->in_tx) { /* on failure the transaction stays open for the caller's rollback */
+        st->in_tx = false;
+        pthread_mutex_unlock(&write_mu);
+    }
+    return rc;
 }
 
 void md_store_rollback(md_store_t *st)
 {
     st->ops->rollback(st->h);
+    if (st->in_tx) {
+        st->in_tx = false;
+        pthread_mutex_unlock(&write_mu);
+    }
 }
 
 int md_store_setting_get(md_store_t *st, const char *key, md_buf_t *value, md_err_t *err)
@@ -102,13 +165,13 @@ int md_store_setting_put(md_store_t *st, const char *key, md_str_t value, md_err
     if (!md_store_key_valid(key)) return md_err_set(err, MD_EINVAL, "store: invalid settings key");
     if (value.n > MD_STORE_VALUE_MAX || (value.n > 0 && value.p == NULL))
         return md_err_set(err, MD_EINVAL, "store: settings value longer than %d bytes", MD_STORE_VALUE_MAX);
-    return st->ops->setting_put(st->h, key, value, (int64_t)time(NULL), err);
+    WRITE(st, st->ops->setting_put(st->h, key, value, (int64_t)time(NULL), err));
 }
 
 int md_store_setting_delete(md_store_t *st, const char *key, md_err_t *err)
 {
     if (!md_store_key_valid(key)) return md_err_set(err, MD_EINVAL, "store: invalid settings key");
-    return st->ops->setting_delete(st->h, key, err);
+    WRITE(st, st->ops->setting_delete(st->h, key, err));
 }
 
 int md_store_admin_get(md_store_t *st, const char *name, md_store_admin_t *out, md_err_t *err)
@@ -125,7 +188,7 @@ int md_store_admin_put(md_store_t *st, const md_store_admin_t *admin, md_err_t *
         return md_err_set(err, MD_EINVAL, "store: invalid admin name");
     a = *admin;
     if (a.created_at == 0) a.created_at = (int64_t)time(NULL);
-    return st->ops->admin_put(st->h, &a, err);
+    WRITE(st, st->ops->admin_put(st->h, &a, err));
 }
 
 /* ---- signing keys ---- */
@@ -175,7 +238,7 @@ int md_store_signing_keys_replace(md_store_t *st, const md_store_signing_key_t *
             if (strcmp(rows[j].kid, r->kid) == 0)
                 return md_err_set(err, MD_EINVAL, "store: signing key %zu repeats a kid", i);
     }
-    return st->ops->signing_keys_replace(st->h, rows, n, err);
+    WRITE(st, st->ops->signing_keys_replace(st->h, rows, n, err));
 }
 
 /* ---- agents ---- */
@@ -200,13 +263,15 @@ static int agent_check(const md_store_agent_t *a, md_err_t *err)
 int md_store_agent_insert(md_store_t *st, const md_store_agent_t *agent, md_err_t *err)
 {
     int rc = agent_check(agent, err);
-    return rc != MD_OK ? rc : st->ops->agent_insert(st->h, agent, err);
+    if (rc != MD_OK) return rc;
+    WRITE(st, st->ops->agent_insert(st->h, agent, err));
 }
 
 int md_store_agent_update(md_store_t *st, const md_store_agent_t *agent, md_err_t *err)
 {
     int rc = agent_check(agent, err);
-    return rc != MD_OK ? rc : st->ops->agent_update(st->h, agent, err);
+    if (rc != MD_OK) return rc;
+    WRITE(st, st->ops->agent_update(st->h, agent, err));
 }
 
 int md_store_agent_get(md_store_t *st, const char *key, bool by_spiffe_id, md_arena_t *a,
@@ -229,7 +294,7 @@ int md_store_agent_list(md_store_t *st, md_arena_t *a, md_store_agent_t **rows, 
 int md_store_agent_delete(md_store_t *st, const char *id, md_err_t *err)
 {
     if (!word_valid(id, MD_STORE_AGENT_ID_MAX)) return md_err_set(err, MD_EINVAL, "store: invalid agent id");
-    return st->ops->agent_delete(st->h, id, err);
+    WRITE(st, st->ops->agent_delete(st->h, id, err));
 }
 
 /* ---- tasks ---- */
@@ -259,7 +324,7 @@ int md_store_task_insert(md_store_t *st, const md_store_task_t *t, md_err_t *err
         !t->audience[0])
         return md_err_set(err, MD_EINVAL,
                           "store: a task needs subject, holder, agent, audience, intent and scope");
-    return st->ops->task_insert(st->h, t, err);
+    WRITE(st, st->ops->task_insert(st->h, t, err));
 }
 
 int md_store_task_get(md_store_t *st, const char *id, md_arena_t *a, md_store_task_t *out, md_err_t *err)
@@ -289,7 +354,7 @@ int md_store_task_finish(md_store_t *st, const char *key, bool by_holder, const 
         return md_err_set(err, MD_EINVAL, "store: invalid task key");
     if (state == NULL || (strcmp(state, "ended") != 0 && strcmp(state, "revoked") != 0))
         return md_err_set(err, MD_EINVAL, "store: a task finishes as ended or revoked");
-    return st->ops->task_finish(st->h, key, by_holder, state, reason, at, changed, err);
+    WRITE(st, st->ops->task_finish(st->h, key, by_holder, state, reason, at, changed, err));
 }
 
 int md_store_task_live(md_store_t *st, int64_t now, md_arena_t *a, md_store_task_t **rows, size_t *n,

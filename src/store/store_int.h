@@ -43,6 +43,8 @@ typedef struct md_store_ops {
 struct md_store {
     const md_store_ops_t *ops; /* static */
     void *h;                   /* owned by the backend; freed by ops->close */
+    int busy_ms;               /* how long a writer waits for the process's writer lock */
+    bool in_tx;                /* md_store_begin() took the writer lock; commit or rollback releases it */
 };
 
 /* SQLite: open (creating the file 0600 when absent) and migrate.  *h on success. */
