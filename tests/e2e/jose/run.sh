@@ -5,7 +5,8 @@
 #      (an ECDSA signature in its high-S form too, unless allowed);
 #   2. jose_tool signs (ES256, EdDSA); jose's jwtVerify accepts them against
 #      our published JWKS, and refuses them tampered or for another audience;
-#   3. RFC 7638 thumbprints agree (jose's calculateJwkThumbprint vs ours).
+#   3. RFC 7638 thumbprints agree (jose's calculateJwkThumbprint vs ours);
+#   4. DPoP proofs (RFC 9449) both ways: dpop.sh, with dpop.mjs and dpop_tool.c.
 #
 #   tests/e2e/jose/run.sh [BUILD]     BUILD defaults to build (needs BUILD/libmandate.a;
 #                                     it is made with `make` when missing)
@@ -119,6 +120,9 @@ cat >"$T/rfc7638.json" <<'EOF'
 EOF
 expect "RFC 7638 example, ours" 0 NzbLsXh8uDCcd-6MNwXF4W_7noWXFZAfHkxZsRGC9Xs "$TOOL" thumbprint "$T/rfc7638.json"
 expect "RFC 7638 example, jose" 0 NzbLsXh8uDCcd-6MNwXF4W_7noWXFZAfHkxZsRGC9Xs $NODE thumbprint "$T/rfc7638.json"
+
+# ---- 4. DPoP proofs: jose's verified by us, ours by jose (adds to pass and fail)
+. "$here/dpop.sh"
 
 echo "$pass passed, $fail failed"
 [ "$fail" -eq 0 ]
