@@ -48,6 +48,7 @@
 
 #include "core/log.h"
 #include "server/metrics.h"
+#include "token/dpop.h"
 #include "token/tcache.h"
 
 #define ACCEPT_PAUSE_MS 100
@@ -642,6 +643,10 @@ int md_server_run(const md_server_opts_t *opts, md_config_t *cfg)
     store = NULL;
     if (keys_start(&srv, &err) != MD_OK) goto out;
     if (md_tasks_load(&srv, srv.main_store, &err) != MD_OK) goto out;
+    if ((srv.dpop_replay = md_dpop_replay_new(1 << 18)) == NULL) {
+        md_err_set(&err, MD_ENOMEM, "out of memory (DPoP replay cache)");
+        goto out;
+    }
 
     if (md_router_init(&srv.router, md_routes, md_nroutes, &err) != MD_OK) goto out;
     for (size_t i = 0; i < md_nroutes; i++)
@@ -717,6 +722,7 @@ out:
     unlink_workload(&srv);
     md_keys_free(srv.keys);
     md_tasktab_free(srv.tasks);
+    md_dpop_replay_free(srv.dpop_replay);
     md_store_close(srv.main_store);
     md_store_close(store);
     md_snapshot_unref(srv.snap);

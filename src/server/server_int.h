@@ -135,9 +135,10 @@ struct md_server {
     char *workload_path;    /* fixed at start (owned copy); unlinked at exit if still ours */
     dev_t workload_dev;     /* the socket file we bound */
     ino_t workload_ino;
-    md_jobs_t *attest_jobs;            /* the attestation thread pool */
-    atomic_uint_fast64_t registry_gen; /* bumped after every committed change to the agent registry */
-    md_tasktab_t *tasks;               /* every live task: read lock-free by workers (src/task/revoke.h) */
+    md_jobs_t *attest_jobs;             /* the attestation thread pool */
+    atomic_uint_fast64_t registry_gen;  /* bumped after every committed change to the agent registry */
+    md_tasktab_t *tasks;                /* every live task: read lock-free by workers (src/task/revoke.h) */
+    struct md_dpop_replay *dpop_replay; /* DPoP proof jtis seen (src/token/dpop.h; thread-safe) */
     atomic_int listeners_live;
     int lock_fd;
     md_snapshot_t *snap; /* main thread's reference to the current snapshot */

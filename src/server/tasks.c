@@ -45,6 +45,7 @@
 #include "identity/spiffe.h"
 #include "server/metrics.h"
 #include "task/mandate.h"
+#include "token/dpop.h"
 #include "task/revoke.h"
 #include "task/scope.h"
 
@@ -106,6 +107,56 @@ static json_t *row_json(const md_store_task_t *t, int64_t now)
     return o;
 }
 
+/* ---- DPoP (RFC 9449) ---- */
+
+/*
+ * Check the request's DPoP proof for this endpoint (htm POST, htu = our
+ * issuer + the request path), binding it to `token` (ath) when given and to
+ * `jkt` when given, and record its jti.  0 with res filled, or -1 after
+ * answering 400 invalid_dpop_proof (503 when the replay cache is full).
+ */
+static int check_dpop(md_http_req_t *req, md_str_t token, const char *jkt, md_dpop_result_t *res)
+{
+    md_str_t proof = md_http_header(req, "DPoP");
+    md_dpop_params_t p;
+    md_err_t err = {0};
+    char htu[2600];
+    int64_t now = (int64_t)time(NULL);
+    int rc;
+
+    if (md_http_header_count(req, "DPoP") != 1) {
+        md_http_error(req, 400, "invalid_dpop_proof", "exactly one DPoP header is required");
+        return -1;
+    }
+    snprintf(htu, sizeof(htu), "%s%.*s", req->snap->issuer, (int)req->path.n, req->path.p);
+    memset(&p, 0, sizeof(p));
+    p.proof = proof;
+    p.htm = req->method;
+    p.htu = md_str_c(htu);
+    p.now = now;
+    p.skew = 5;
+    p.access_token = token;
+    p.jkt = jkt ? md_str_c(jkt) : (md_str_t){NULL, 0};
+    if ((rc = md_dpop_verify(&p, res, &err)) != MD_OK) {
+        md_log(MD_LOG_INFO, req->id, "DPoP proof refused: %s: %s", md_dpop_err_name(rc), err.msg);
+        md_http_error(req, 400, "invalid_dpop_proof", "%s (%s)", err.msg, md_dpop_err_name(rc));
+        return -1;
+    }
+    rc = md_dpop_replay_check_and_add(req->srv->dpop_replay, md_str_c(res->jkt),
+                                      (md_str_t){res->jti, res->jti_len}, res->replay_until, now);
+    if (rc == MD_DPOP_REPLAY) {
+        md_log(MD_LOG_WARN, req->id, "DPoP proof replayed (jkt %s)", res->jkt);
+        md_http_error(req, 400, "invalid_dpop_proof", "this proof was already used (MD_DPOP_REPLAY)");
+        return -1;
+    }
+    if (rc != MD_OK) {
+        md_log(MD_LOG_ERROR, req->id, "DPoP replay cache: %s", md_dpop_err_name(rc));
+        md_http_error(req, 503, "service_unavailable", "too many DPoP proofs in flight; retry");
+        return -1;
+    }
+    return 0;
+}
+
 /* ---- starting a task ---- */
 
 typedef struct start_job {
@@ -117,8 +168,9 @@ typedef struct start_job {
     const char *intent, *audience;
     md_scope_t scope; /* req->arena */
     int64_t ttl;
-    json_t *user;   /* owned: {"iss","sub","email"?} or NULL */
-    json_t *groups; /* owned: array of group names, or NULL */
+    char jkt[MD_JWK_THUMBPRINT_LEN + 1]; /* DPoP: the key the mandate is bound to; "" when not bound */
+    json_t *user;                        /* owned: {"iss","sub","email"?} or NULL */
+    json_t *groups;                      /* owned: array of group names, or NULL */
 } start_job_t;
 
 static void start_job_free(start_job_t *j)
@@ -186,7 +238,7 @@ static bool decide_start(md_http_req_t *req, start_job_t *j, int64_t now)
     }
     ctx = json_pack("{s:s, s:o, s:I, s:{s:{s:s, s:s}}, s:b}", "intent", j->intent, "scope",
                     md_scope_to_json(&j->scope), "ttl", (json_int_t)j->ttl, "now", "__extn", "fn", "datetime",
-                    "arg", iso_time(req, now), "dpop", 0);
+                    "arg", iso_time(req, now), "dpop", j->jkt[0] != 0);
     if (ctx == NULL) goto oom;
     if (user_id != NULL)
         json_object_set_new(ctx, "user",
@@ -275,6 +327,7 @@ static void start_finish(md_http_req_t *req, start_job_t *j)
     m.iat = now;
     m.exp = now + j->ttl;
     m.obo = j->user;
+    m.jkt = j->jkt[0] ? j->jkt : NULL;
     claims = md_mandate_claims(&m, req->snap->issuer);
     if (claims == NULL) goto oom;
     rc = md_keys_sign_jwt(req->keys, now, MD_MANDATE_TYP, claims, &token, &err);
@@ -288,6 +341,7 @@ static void start_finish(md_http_req_t *req, start_job_t *j)
                            now,         m.exp,     0};
     row.agent_id = j->entry_id;
     row.scope = scope.p ? scope.p : "";
+    row.jkt = m.jkt;
     if ((rc = md_store_task_insert(req->store, &row, &err)) != MD_OK) {
         store_failed(req, rc, &err);
         goto done;
@@ -304,7 +358,8 @@ static void start_finish(md_http_req_t *req, start_job_t *j)
         goto done;
     }
     out = json_pack("{s:s, s:s#, s:I, s:o, s:s}", "task_id", hex, "mandate", token.p, token.n, "expires_at",
-                    (json_int_t)m.exp, "scope", md_scope_to_json(&j->scope), "token_type", "Bearer");
+                    (json_int_t)m.exp, "scope", md_scope_to_json(&j->scope), "token_type",
+                    m.jkt ? "DPoP" : "Bearer");
     if (out == NULL) goto oom;
     md_log(MD_LOG_INFO, req->id, "task %s started by %s for %s (scope %s, %llds%s%s)", hex, j->spiffe_id,
            j->audience, row.scope, (long long)j->ttl, obo ? ", on behalf of " : "", obo ? obo : "");
@@ -497,10 +552,14 @@ void md_tasks_start(md_http_req_t *req)
     start_job_t *j = NULL;
     const char *obo = NULL;
 
+    md_dpop_result_t dpop;
+    bool bound = false;
+
     if (md_agent_authenticate(req, &auth) != 0) return;
+    /* a DPoP proof asks for a mandate bound to its key (RFC 9449 §5: the proof at issuance carries no ath) */
     if (md_http_header(req, "DPoP").p != NULL) {
-        md_http_error(req, 400, "invalid_dpop_proof", "DPoP-bound mandates are not available yet");
-        return;
+        if (check_dpop(req, (md_str_t){NULL, 0}, NULL, &dpop) != 0) return;
+        bound = true;
     }
     if ((body = md_http_json_body(req)) == NULL) return;
     if ((j = calloc(1, sizeof(*j))) == NULL) {
@@ -508,6 +567,7 @@ void md_tasks_start(md_http_req_t *req)
         goto out;
     }
     j->req = req;
+    if (bound) snprintf(j->jkt, sizeof(j->jkt), "%s", dpop.jkt);
     j->entry = auth.entry;
     j->entry_id = md_workload_entry_id(req->conn->w, auth.entry);
     j->spiffe_id = md_arena_strdup(req->arena, auth.spiffe_id);
@@ -1279,9 +1339,14 @@ void md_oauth_token(md_http_req_t *req)
         oauth_error(req, 400, "invalid_grant", "the parent task is %s", md_task_state_name(st));
         goto done;
     }
-    if (m.jkt != NULL) {
-        oauth_error(req, 400, "invalid_grant", "DPoP-bound mandates cannot be exchanged yet");
-        goto done;
+    if (m.jkt != NULL) { /* bound: the holder proves possession of the key, over this very token */
+        md_dpop_result_t dr;
+        if (md_http_header(req, "DPoP").p == NULL) {
+            oauth_error(req, 400, "invalid_dpop_proof",
+                        "subject_token is DPoP-bound: a DPoP proof is required");
+            goto done;
+        }
+        if (check_dpop(req, subject, m.jkt, &dr) != 0) goto done;
     }
     /* the sub-agent */
     if (verify_svid(req, actor, now, &ajwt, &err) != MD_OK) {
