@@ -66,7 +66,7 @@ $(BUILD)/tests/%: tests/unit/%.c $(BUILD)/libmandate.a
 	$(CC) $(CFLAGS) $(LDFLAGS) -o $@ $< $(BUILD)/libmandate.a $(LDLIBS) -lcmocka
 
 # the CLI's tests include its sources
-$(BUILD)/tests/test_client $(BUILD)/tests/test_svid: $(wildcard cmd/mandate/*.c cmd/mandate/*.h)
+$(BUILD)/tests/test_client $(BUILD)/tests/test_svid $(BUILD)/tests/test_task_cmd: $(wildcard cmd/mandate/*.c cmd/mandate/*.h)
 
 unit: $(UNIT_BINS)
 	@set -e; fail=0; for t in $(UNIT_BINS); do echo "== $$t"; timeout 300 $$t || { echo "FAILED (or timed out): $$t"; fail=1; }; done; exit $$fail

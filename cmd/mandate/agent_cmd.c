@@ -23,7 +23,7 @@ static const struct {
     const char *command;
     const char *text;
 } agent_helps[] = {
-    {"agent", "usage: mandate agent <register|list|show|update|remove> [options]\n"
+    {"agent", "usage: mandate agent <register|list|show|update|remove|quarantine> [options]\n"
               "\n"
               "Manage agent registration entries in mandated's registry (admin token required).\n"
               "  register   add an agent: SPIFFE ID, selectors, owner, environment, scope ceiling\n"
@@ -31,6 +31,7 @@ static const struct {
               "  show ID    one agent\n"
               "  update ID  change an agent's selectors, owner, env, labels, scope, TTL or state\n"
               "  remove ID  delete an agent\n"
+              "  quarantine ID  stop an agent and revoke every task it holds\n"
               "ID is the short id mandated assigned (ag_ and 16 hex digits) or the SPIFFE ID.\n"
               "\n"
               "Options of every agent command:\n"
@@ -299,35 +300,6 @@ static void args_free(agent_args_t *a)
     json_decref(a->scopes);
 }
 
-/* "300", "30s", "5m", "1h", "1m30s" → seconds; -1 when malformed. */
-static long long parse_duration(const char *s)
-{
-    long long total = 0;
-    bool any = false;
-    if (*s == '\0') return -1;
-    if (strspn(s, "0123456789") == strlen(s)) return strlen(s) > 9 ? -1 : atoll(s);
-    while (*s) {
-        long long v = 0;
-        size_t d = 0;
-        while (*s >= '0' && *s <= '9') {
-            if (++d > 9) return -1;
-            v = v * 10 + (*s++ - '0');
-        }
-        if (d == 0) return -1;
-        if (*s == 'h')
-            v *= 3600;
-        else if (*s == 'm')
-            v *= 60;
-        else if (*s != 's')
-            return -1;
-        s++;
-        total += v;
-        any = true;
-        if (total > 100000000LL) return -1;
-    }
-    return any ? total : -1;
-}
-
 /*
  * Parse the options after the subcommand name.  allowed: the OPT_ bits this
  * subcommand takes; npos: 0 or 1 positional.  Returns -1 when ok, or an exit code.
@@ -372,7 +344,7 @@ static int parse_args(agent_ctx_t *ctx, const char *command, int argc, char **ar
             a->state = optarg;
             break;
         case OPT_TTL:
-            a->ttl = parse_duration(optarg);
+            a->ttl = md_client_parse_duration(optarg);
             if (a->ttl <= 0)
                 return usage(ctx, command, "--ttl must be a duration such as 300, 90s, 5m or 1h");
             break;
@@ -599,6 +571,7 @@ int md_cmd_agent(int argc, char **argv)
     if (strcmp(sub, "show") == 0) return cmd_one(&ctx, "agent show", "GET", argc - 1, argv + 1);
     if (strcmp(sub, "update") == 0) return cmd_update(&ctx, argc - 1, argv + 1);
     if (strcmp(sub, "remove") == 0) return cmd_one(&ctx, "agent remove", "DELETE", argc - 1, argv + 1);
+    if (strcmp(sub, "quarantine") == 0) return md_cmd_agent_quarantine(argc - 1, argv + 1);
     fprintf(stderr, "mandate: unknown command `agent %s` (see `mandate help agent`)\n", sub);
     return MD_EXIT_USAGE;
 }

@@ -18,6 +18,7 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <limits.h>
 #include <netdb.h>
 #include <poll.h>
 #include <stdio.h>
@@ -308,15 +309,62 @@ void md_client_secret_free(char *s)
     free(s);
 }
 
-int md_client_read_token(const char *path, char **out, md_err_t *err)
+/*
+ * The first line of what fd holds (at most max bytes, trailing blanks cut) as
+ * a new string: printable ASCII without spaces, since it goes into a header.
+ * name says where it came from in messages.
+ */
+static int read_first_line(int fd, const char *name, size_t max, char **out, md_err_t *err)
 {
-    char buf[MD_CLIENT_TOKEN_MAX + 2];
+    size_t cap = max + 2, n = 0;
+    char *buf = malloc(cap);
+    int rc = MD_EINVAL;
+
+    if (buf == NULL) return md_err_set(err, MD_ENOMEM, "out of memory");
+    while (n < cap - 1) {
+        ssize_t r = read(fd, buf + n, cap - 1 - n);
+        if (r < 0 && errno == EINTR) continue;
+        if (r < 0) {
+            md_err_set(err, MD_EINVAL, "%s: %s", name, strerror(errno));
+            goto out;
+        }
+        if (r == 0) break;
+        n += (size_t)r;
+        if (memchr(buf + n - (size_t)r, '\n', (size_t)r) != NULL) break; /* the first line is in */
+    }
+    buf[n] = '\0';
+    n = strcspn(buf, "\r\n");
+    buf[n] = '\0';
+    while (n > 0 && (buf[n - 1] == ' ' || buf[n - 1] == '\t'))
+        buf[--n] = '\0';
+    if (n == 0 || n > max) {
+        md_err_set(err, MD_EINVAL, "%s: the first line must hold the token", name);
+        goto out;
+    }
+    for (size_t i = 0; i < n; i++) {
+        unsigned char c = (unsigned char)buf[i];
+        if (c <= 0x20 || c >= 0x7f) {
+            md_err_set(err, MD_EINVAL, "%s: the token has a character that is not allowed", name);
+            goto out;
+        }
+    }
+    *out = strdup(buf);
+    rc = *out ? MD_OK : md_err_set(err, MD_ENOMEM, "out of memory");
+out:
+    OPENSSL_cleanse(buf, cap);
+    free(buf);
+    return rc;
+}
+
+/* A secret file: regular, and no permission bit for group or others. */
+static int read_secret_file(const char *path, size_t max, char **out, md_err_t *err)
+{
+    char name[PATH_MAX + 16];
     struct stat st;
-    ssize_t r;
-    size_t n = 0;
     int fd, rc = MD_EINVAL;
 
     *out = NULL;
+    snprintf(name, sizeof(name), "token file %s", path);
     fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY);
     if (fd < 0) return md_err_set(err, MD_EINVAL, "token file %s: %s", path, strerror(errno));
     if (fstat(fd, &st) != 0 || !S_ISREG(st.st_mode)) {
@@ -329,38 +377,69 @@ int md_client_read_token(const char *path, char **out, md_err_t *err)
                    path, (unsigned)(st.st_mode & 07777), path);
         goto out;
     }
-    while (n < sizeof(buf) - 1) {
-        r = read(fd, buf + n, sizeof(buf) - 1 - n);
-        if (r < 0 && errno == EINTR) continue;
-        if (r < 0) {
-            md_err_set(err, MD_EINVAL, "token file %s: %s", path, strerror(errno));
-            goto out;
-        }
-        if (r == 0) break;
-        n += (size_t)r;
-    }
-    buf[n] = '\0';
-    n = strcspn(buf, "\r\n");
-    buf[n] = '\0';
-    while (n > 0 && (buf[n - 1] == ' ' || buf[n - 1] == '\t'))
-        buf[--n] = '\0';
-    if (n == 0 || n > MD_CLIENT_TOKEN_MAX) {
-        md_err_set(err, MD_EINVAL, "token file %s: the first line must hold the token", path);
-        goto out;
-    }
-    for (size_t i = 0; i < n; i++) {
-        unsigned char c = (unsigned char)buf[i];
-        if (c <= 0x20 || c >= 0x7f) {
-            md_err_set(err, MD_EINVAL, "token file %s: the token has a character that is not allowed", path);
-            goto out;
-        }
-    }
-    *out = strdup(buf);
-    rc = *out ? MD_OK : md_err_set(err, MD_ENOMEM, "out of memory");
+    rc = read_first_line(fd, name, max, out, err);
 out:
-    OPENSSL_cleanse(buf, sizeof(buf));
     close(fd);
     return rc;
+}
+
+int md_client_read_token(const char *path, char **out, md_err_t *err)
+{
+    return read_secret_file(path, MD_CLIENT_TOKEN_MAX, out, err);
+}
+
+int md_client_read_secret(const char *path, size_t max, char **out, md_err_t *err)
+{
+    *out = NULL;
+    if (strcmp(path, "-") == 0) return read_first_line(STDIN_FILENO, "standard input", max, out, err);
+    return read_secret_file(path, max, out, err);
+}
+
+bool md_client_is_jws(const char *s)
+{
+    size_t dots = 0, seg = 0;
+    if (s == NULL) return false;
+    for (; *s; s++) {
+        char ch = *s;
+        if (ch == '.') {
+            if (seg == 0 || ++dots > 2) return false;
+            seg = 0;
+        } else if ((ch >= 'A' && ch <= 'Z') || (ch >= 'a' && ch <= 'z') || (ch >= '0' && ch <= '9') ||
+                   ch == '-' || ch == '_') {
+            seg++;
+        } else {
+            return false;
+        }
+    }
+    return dots == 2 && seg > 0;
+}
+
+long long md_client_parse_duration(const char *s)
+{
+    long long total = 0;
+    bool any = false;
+    if (*s == '\0') return -1;
+    if (strspn(s, "0123456789") == strlen(s)) return strlen(s) > 9 ? -1 : atoll(s);
+    while (*s) {
+        long long v = 0;
+        size_t d = 0;
+        while (*s >= '0' && *s <= '9') {
+            if (++d > 9) return -1;
+            v = v * 10 + (*s++ - '0');
+        }
+        if (d == 0) return -1;
+        if (*s == 'h')
+            v *= 3600;
+        else if (*s == 'm')
+            v *= 60;
+        else if (*s != 's')
+            return -1;
+        s++;
+        total += v;
+        any = true;
+        if (total > 100000000LL) return -1;
+    }
+    return any ? total : -1;
 }
 
 /* ---------------------------------------------------------------- the client */
@@ -565,6 +644,12 @@ static int send_all(int fd, SSL *ssl, const char *p, size_t n)
 int md_client_request(md_client_t *c, const char *method, const char *path, const char *body, size_t n,
                       md_client_resp_t *resp, md_err_t *err)
 {
+    return md_client_request_ct(c, method, path, "application/json", body, n, resp, err);
+}
+
+int md_client_request_ct(md_client_t *c, const char *method, const char *path, const char *content_type,
+                         const char *body, size_t n, md_client_resp_t *resp, md_err_t *err)
+{
     md_buf_t req, in;
     SSL *ssl = NULL;
     int fd = -1, rc = MD_EIO;
@@ -581,7 +666,7 @@ int md_client_request(md_client_t *c, const char *method, const char *path, cons
     md_buf_adds(&req, "User-Agent: mandate-cli\r\n");
     md_buf_adds(&req, "Accept: application/json\r\nConnection: close\r\n");
     if (c->token != NULL) md_buf_printf(&req, "Authorization: Bearer %s\r\n", c->token);
-    if (body != NULL) md_buf_printf(&req, "Content-Type: application/json\r\nContent-Length: %zu\r\n", n);
+    if (body != NULL) md_buf_printf(&req, "Content-Type: %s\r\nContent-Length: %zu\r\n", content_type, n);
     md_buf_adds(&req, "\r\n");
     if (body != NULL) md_buf_add(&req, body, n);
     if (req.oom) {
@@ -725,18 +810,30 @@ int md_client_usage(bool json, const char *command, const char *msg)
 int md_client_call(md_client_t *c, bool json, const char *method, const char *path, const json_t *body,
                    json_t **doc)
 {
-    md_client_resp_t resp;
-    md_err_t err = {0};
-    json_error_t je;
-    json_t *j = NULL;
     char *text = NULL;
     int code;
 
     *doc = NULL;
     if (body != NULL && (text = json_dumps(body, JSON_COMPACT)) == NULL)
         return md_client_fail(json, MD_EXIT_USAGE, "usage", "out of memory");
+    code = md_client_call_raw(c, json, method, path, "application/json", text, text ? strlen(text) : 0, doc);
+    if (text != NULL) OPENSSL_cleanse(text, strlen(text)); /* it may hold a token (on_behalf_of) */
+    free(text);
+    return code;
+}
+
+int md_client_call_raw(md_client_t *c, bool json, const char *method, const char *path,
+                       const char *content_type, const char *body, size_t n, json_t **doc)
+{
+    md_client_resp_t resp;
+    md_err_t err = {0};
+    json_error_t je;
+    json_t *j = NULL;
+    int code;
+
+    *doc = NULL;
     md_client_resp_init(&resp);
-    if (md_client_request(c, method, path, text, text ? strlen(text) : 0, &resp, &err) != MD_OK) {
+    if (md_client_request_ct(c, method, path, content_type, body, n, &resp, &err) != MD_OK) {
         code = md_client_fail(json, MD_EXIT_SERVER, "connection", err.msg);
         goto out;
     }
@@ -754,6 +851,7 @@ int md_client_call(md_client_t *c, bool json, const char *method, const char *pa
     code = resp.status >= 400 && resp.status < 500 ? MD_EXIT_REFUSED : MD_EXIT_SERVER;
     const char *ecode = json_string_value(json_object_get(j, "error"));
     const char *msg = json_string_value(json_object_get(j, "message"));
+    if (msg == NULL) msg = json_string_value(json_object_get(j, "error_description")); /* RFC 6749 5.2 */
     if (json)
         print_error_json(ecode ? ecode : "http_error", msg ? msg : "the server gave no message", resp.status);
     else
@@ -761,7 +859,7 @@ int md_client_call(md_client_t *c, bool json, const char *method, const char *pa
                 resp.status, ecode ? " " : "", ecode ? ecode : "");
 out:
     json_decref(j);
-    free(text);
+    if (resp.body.p != NULL) OPENSSL_cleanse(resp.body.p, resp.body.n); /* it may hold a mandate */
     md_client_resp_free(&resp);
     return code;
 }

@@ -114,7 +114,17 @@ void md_client_free(md_client_t *c);
 /* Read a token file (first line; refused when group/others may access it). *out is malloc'd;
  * wipe and free it with md_client_secret_free. */
 int md_client_read_token(const char *path, char **out, md_err_t *err) MD_WUR;
+/* The same with another size limit (bytes of the token), and "-" for standard input (no mode
+ * check there).  MD_OK, MD_EINVAL (err says why: "token file PATH: ..." or "standard input: ..."),
+ * MD_ENOMEM. */
+int md_client_read_secret(const char *path, size_t max, char **out, md_err_t *err) MD_WUR;
 void md_client_secret_free(char *s);
+
+/* Is s a compact JWS: three base64url segments, none empty (so that it is one safe line and a
+ * safe header value)? */
+bool md_client_is_jws(const char *s);
+/* "300", "30s", "5m", "1h", "1m30s" → seconds (at most 100000000); -1 when malformed. */
+long long md_client_parse_duration(const char *s);
 
 /*
  * One request: body (may be NULL) is sent as application/json.  On MD_OK an
@@ -122,6 +132,9 @@ void md_client_secret_free(char *s);
  */
 int md_client_request(md_client_t *c, const char *method, const char *path, const char *body, size_t n,
                       md_client_resp_t *resp, md_err_t *err) MD_WUR;
+/* The same with the body sent as content_type (e.g. application/x-www-form-urlencoded). */
+int md_client_request_ct(md_client_t *c, const char *method, const char *path, const char *content_type,
+                         const char *body, size_t n, md_client_resp_t *resp, md_err_t *err) MD_WUR;
 
 /* Append s percent-encoded as one path segment (everything but A-Z a-z 0-9 - . _ ~). */
 void md_client_path_segment(md_buf_t *b, const char *s);
@@ -147,5 +160,9 @@ int md_client_usage(bool json, const char *command, const char *msg);
  */
 int md_client_call(md_client_t *c, bool json, const char *method, const char *path, const json_t *body,
                    json_t **doc) MD_WUR;
+/* The same with a body of any content type (NULL: none).  An error answer's message is its
+ * "message", else its "error_description" (RFC 6749 section 5.2 errors). */
+int md_client_call_raw(md_client_t *c, bool json, const char *method, const char *path,
+                       const char *content_type, const char *body, size_t n, json_t **doc) MD_WUR;
 
 #endif

@@ -14,6 +14,12 @@ const char *md_cmd_agent_help(const char *command);
 int md_cmd_svid(int argc, char **argv);
 /* The help text of "svid", "svid fetch", "svid bundle"; NULL when command is not one of them. */
 const char *md_cmd_svid_help(const char *command);
+/* `mandate task ...` (task_cmd.c): tasks and mandates, as an agent (SVID) or an administrator. */
+int md_cmd_task(int argc, char **argv);
+/* The help text of "task", "task start", ..., and "agent quarantine"; NULL for any other command. */
+const char *md_cmd_task_help(const char *command);
+/* `mandate agent quarantine ID` (task_cmd.c; argv starts at "quarantine"). */
+int md_cmd_agent_quarantine(int argc, char **argv);
 /* Print the help text of a command ("cedar", "cedar authorize", ...). */
 void md_cmd_help(const char *command);
 

@@ -21,20 +21,31 @@ static const struct help {
          "  agent show         show one agent\n"
          "  agent update       change an agent\n"
          "  agent remove       remove an agent\n"
+         "  agent quarantine   stop an agent and revoke every task it holds\n"
          "  cedar authorize    decide one request against Cedar policies\n"
          "  cedar run-tests    run Cedar integration-test files\n"
          "  cedar check-parse  check that policies (and a schema) parse\n"
          "  svid fetch         fetch a JWT-SVID for this process from mandated's Workload API\n"
          "  svid bundle        print the keys that verify JWT-SVIDs (JWKS)\n"
+         "  task start         start a task as this agent and get its mandate\n"
+         "  task end           end a task this agent holds\n"
+         "  task delegate      give a sub-agent a mandate for part of a task (RFC 8693)\n"
+         "  task introspect    is a mandate active, and what does it say (RFC 7662)\n"
+         "  task revoke        revoke a task and its delegations\n"
+         "  task show          show one task\n"
+         "  task list          list tasks\n"
+         "  task tree          draw a task's delegation tree\n"
          "  help <command>     show help for a command\n"
          "  version            print the version\n"
          "\n"
-         "Commands that talk to mandated (agent ...) take --addr URL (default $MANDATE_ADDR,\n"
+         "Commands that talk to mandated (agent ..., task ...) take --addr URL (default $MANDATE_ADDR,\n"
          "else http://127.0.0.1:7744), --token-file FILE (default $MANDATE_TOKEN_FILE; refused\n"
          "when group or others may read it), --cacert FILE (default $MANDATE_CACERT) and --json.\n"
          "Commands an agent runs (svid ...) talk to the Workload API socket instead: they take\n"
          "--socket PATH (default $MANDATE_AGENT_SOCKET) and --json, and send no token (mandated\n"
-         "identifies the calling process).\n"
+         "identifies the calling process).  Task commands an agent runs (task start, end,\n"
+         "delegate) send a JWT-SVID instead of the admin token: --svid TOKEN|@FILE (default\n"
+         "$MANDATE_SVID), or one fetched through --socket; see `mandate help task`.\n"
          "Their exit status: 0 done, 1 usage or input error, 3 the server refused the request\n"
          "(4xx), 4 server error (5xx) or no connection.\n"},
     {"cedar", "usage: mandate cedar <authorize|run-tests|check-parse> [args]\n"
@@ -71,6 +82,7 @@ static const char *help_text(const char *command)
     for (size_t i = 0; i < sizeof(helps) / sizeof(helps[0]); i++)
         if (strcmp(helps[i].command, command) == 0) return helps[i].text;
     const char *text = md_cmd_agent_help(command);
+    if (text == NULL) text = md_cmd_task_help(command);
     return text != NULL ? text : md_cmd_svid_help(command);
 }
 
@@ -93,6 +105,7 @@ int main(int argc, char **argv)
     if (strcmp(cmd, "cedar") == 0) return md_cmd_cedar(argc - 1, argv + 1);
     if (strcmp(cmd, "agent") == 0) return md_cmd_agent(argc - 1, argv + 1);
     if (strcmp(cmd, "svid") == 0) return md_cmd_svid(argc - 1, argv + 1);
+    if (strcmp(cmd, "task") == 0) return md_cmd_task(argc - 1, argv + 1);
     if (strcmp(cmd, "version") == 0 || strcmp(cmd, "--version") == 0) {
         printf("mandate %s\n", MANDATE_VERSION);
         return 0;

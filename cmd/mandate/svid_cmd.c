@@ -194,26 +194,6 @@ static int call(const svid_args_t *a, const char *method, const char *path, cons
     return code;
 }
 
-/* A compact JWS: three base64url segments, none empty, so that it prints as one safe line. */
-static bool is_compact_jws(const char *s)
-{
-    size_t dots = 0, seg = 0;
-    if (s == NULL) return false;
-    for (; *s; s++) {
-        char ch = *s;
-        if (ch == '.') {
-            if (seg == 0 || ++dots > 2) return false;
-            seg = 0;
-        } else if ((ch >= 'A' && ch <= 'Z') || (ch >= 'a' && ch <= 'z') || (ch >= '0' && ch <= '9') ||
-                   ch == '-' || ch == '_') {
-            seg++;
-        } else {
-            return false;
-        }
-    }
-    return dots == 2 && seg > 0;
-}
-
 static void print_json(const json_t *doc)
 {
     json_dumpf(doc, stdout, JSON_INDENT(2));
@@ -236,7 +216,7 @@ static int cmd_fetch(int argc, char **argv)
     rc = call(&a, "POST", "/v1/svid", body, &doc);
     if (rc != MD_EXIT_OK) goto out;
     const char *svid = json_string_value(json_object_get(doc, "svid"));
-    if (!json_is_object(doc) || !is_compact_jws(svid)) {
+    if (!json_is_object(doc) || !md_client_is_jws(svid)) {
         rc = md_client_fail(a.json, MD_EXIT_SERVER, "bad_response",
                             "the server's answer holds no JWT-SVID (a compact JWT in \"svid\")");
         goto out;
