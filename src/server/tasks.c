@@ -181,13 +181,28 @@ static void start_job_free(start_job_t *j)
     free(j);
 }
 
+/* The agent as a Cedar entity (Mandate::Agent; labels as tags). */
+static json_t *agent_entity(const md_entry_t *e)
+{
+    json_t *labels = json_object(), *ceiling = json_array(), *o;
+    for (size_t i = 0; labels && i < e->n_labels; i++)
+        json_object_set_new(labels, e->labels[i].key, json_string(e->labels[i].value));
+    for (size_t i = 0; ceiling && i < e->n_scopes; i++)
+        json_array_append_new(ceiling, json_string(e->scopes[i]));
+    o = json_pack("{s:{s:s, s:s}, s:{s:s, s:s#, s:s, s:s, s:s, s:o}, s:[], s:o}", "uid", "type",
+                  "Mandate::Agent", "id", e->spiffe_id, "attrs", "spiffe_id", e->spiffe_id, "trust_domain",
+                  e->id.trust_domain.p, e->id.trust_domain.n, "owner", e->owner, "env", e->env, "state",
+                  md_entry_state_name(e->state), "scope_ceiling", ceiling, "parents", "tags", labels);
+    return o;
+}
+
 /* The Cedar decision on start_task.  true: allowed; false: answered (403/500). */
 static bool decide_start(md_http_req_t *req, start_job_t *j, int64_t now)
 {
     const md_entry_t *e = j->entry;
     md_policies_t *pol = req->snap->policies;
     md_worker_t *w = req->conn->w;
-    json_t *ents = json_array(), *agent = NULL, *labels = json_object(), *ceiling = json_array();
+    json_t *ents = json_array(), *agent = NULL;
     json_t *ctx = NULL, *request = NULL;
     char *etext = NULL, *rtext = NULL, errbuf[1024];
     md_cedar_entities_t *loaded = NULL;
@@ -195,16 +210,8 @@ static bool decide_start(md_http_req_t *req, start_job_t *j, int64_t now)
     bool ok = false;
     int rc;
 
-    if (ents == NULL || labels == NULL || ceiling == NULL) goto oom;
-    for (size_t i = 0; i < e->n_labels; i++)
-        json_object_set_new(labels, e->labels[i].key, json_string(e->labels[i].value));
-    for (size_t i = 0; i < e->n_scopes; i++)
-        json_array_append_new(ceiling, json_string(e->scopes[i]));
-    agent =
-        json_pack("{s:{s:s, s:s}, s:{s:s, s:s#, s:s, s:s, s:s, s:O}, s:[], s:O}", "uid", "type",
-                  "Mandate::Agent", "id", e->spiffe_id, "attrs", "spiffe_id", e->spiffe_id, "trust_domain",
-                  e->id.trust_domain.p, e->id.trust_domain.n, "owner", e->owner, "env", e->env, "state",
-                  md_entry_state_name(e->state), "scope_ceiling", ceiling, "parents", "tags", labels);
+    if (ents == NULL) goto oom;
+    agent = agent_entity(e);
     if (agent == NULL || json_array_append_new(ents, agent) != 0) goto oom;
     if (json_array_append_new(ents, json_pack("{s:{s:s, s:s}, s:{}, s:[]}", "uid", "type", "Mandate::Service",
                                               "id", j->audience, "attrs", "parents")) != 0)
@@ -288,8 +295,6 @@ out:
     json_decref(ents);
     json_decref(ctx);
     json_decref(request);
-    json_decref(labels);
-    json_decref(ceiling);
     return ok;
 }
 
@@ -1188,20 +1193,6 @@ static int verify_svid(md_http_req_t *req, md_str_t tok, int64_t now, md_jwt_t *
         return md_err_set(err, MD_EINVAL, "the SVID has no sub");
     }
     return rc;
-}
-
-static json_t *agent_entity(const md_entry_t *e)
-{
-    json_t *labels = json_object(), *ceiling = json_array(), *o;
-    for (size_t i = 0; labels && i < e->n_labels; i++)
-        json_object_set_new(labels, e->labels[i].key, json_string(e->labels[i].value));
-    for (size_t i = 0; ceiling && i < e->n_scopes; i++)
-        json_array_append_new(ceiling, json_string(e->scopes[i]));
-    o = json_pack("{s:{s:s, s:s}, s:{s:s, s:s#, s:s, s:s, s:s, s:o}, s:[], s:o}", "uid", "type",
-                  "Mandate::Agent", "id", e->spiffe_id, "attrs", "spiffe_id", e->spiffe_id, "trust_domain",
-                  e->id.trust_domain.p, e->id.trust_domain.n, "owner", e->owner, "env", e->env, "state",
-                  md_entry_state_name(e->state), "scope_ceiling", ceiling, "parents", "tags", labels);
-    return o;
 }
 
 /* The Cedar decision on delegate.  true: allowed; false: answered. */
