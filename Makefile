@@ -85,7 +85,7 @@ FUZZ_BINS := $(FUZZ_SRCS:fuzz/%.c=$(BUILD)/fuzz/%)
 FUZZ_CFLAGS := -std=c11 -D_GNU_SOURCE -O1 -g -Isrc -Iinclude $(PKG_CFLAGS) \
                -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=undefined
 
-FUZZ_LIB_SRCS := src/core/core.c src/core/json.c $(sort $(wildcard src/cedar/*.c)) src/identity/spiffe.c src/identity/selector.c src/identity/entry.c
+FUZZ_LIB_SRCS := src/core/core.c src/core/json.c $(sort $(wildcard src/cedar/*.c)) src/identity/spiffe.c src/identity/selector.c src/identity/entry.c src/task/scope.c src/task/mandate.c src/task/revoke.c $(sort $(wildcard src/token/*.c))
 $(BUILD)/fuzz/%: fuzz/%.c $(FUZZ_LIB_SRCS)
 	@mkdir -p $(dir $@)
 	clang $(FUZZ_CFLAGS) -o $@ $< $(FUZZ_LIB_SRCS) $(PKG_LIBS) -lm -lpthread

@@ -11,7 +11,7 @@ CFLAGS_EXTRA=""
 case "$build" in *asan*) CFLAGS_EXTRA="-fsanitize=address,undefined -fno-sanitize-recover=all" ;; esac
 mkdir -p "$build/fuzz"
 total=0
-for t in policy schema entities identity; do
+for t in policy schema entities identity task; do
     bin="$build/fuzz/replay-$t"
     cc -std=c11 -D_GNU_SOURCE -g -O1 $CFLAGS_EXTRA -Isrc -Iinclude -o "$bin" fuzz/fuzz_$t.c fuzz/replay_main.c \
         "$build/libmandate.a" $(pkg-config --libs jansson openssl libevent libevent_openssl libevent_pthreads libfyaml sqlite3) -lm -lpthread

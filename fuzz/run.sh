@@ -9,7 +9,7 @@ top=$(cd "$(dirname "$0")/.." && pwd)
 cd "$top"
 secs=${1:-600}
 [ $# -gt 0 ] && shift
-targets=${*:-policy schema entities identity}
+targets=${*:-policy schema entities identity task}
 make -s -j2 fuzz
 for t in $targets; do
     mkdir -p build/fuzz/corpus-$t build/fuzz/crash-$t

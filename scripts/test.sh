@@ -45,6 +45,7 @@ run daemon sh tests/e2e/daemon/run.sh build
 run jose sh tests/e2e/jose/run.sh build
 run attest sh tests/e2e/attest/run.sh build
 run workload sh tests/e2e/workload/run.sh build
+run tasks sh tests/e2e/tasks/run.sh build
 run registry sh tests/e2e/registry/run.sh build
 run oidc sh tests/e2e/oidc/run.sh build
 run policies sh tests/policies/run.sh build
@@ -64,6 +65,7 @@ if [ -z "${QUICK:-}" ]; then
     run daemon-asan sh tests/e2e/daemon/run.sh build-asan
     run attest-asan env CC="cc -fsanitize=address,undefined" sh tests/e2e/attest/run.sh build-asan
     run workload-asan sh tests/e2e/workload/run.sh build-asan
+    run tasks-asan sh tests/e2e/tasks/run.sh build-asan
     run registry-asan sh tests/e2e/registry/run.sh build-asan
     run oidc-asan sh tests/e2e/oidc/run.sh build-asan
     run conformance-asan sh tests/conformance/run.sh build-asan

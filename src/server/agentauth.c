@@ -95,7 +95,7 @@ int md_agent_authenticate(md_http_req_t *req, md_agent_auth_t *out)
         }
         jwt = md_tcache_get(w->svid_cache, tok, now);
         if (jwt == NULL) { /* expires within the second: verify again next time, refuse now */
-            unauthorized(req, "the SVID is about to expire", NULL);
+            unauthorized(req, "the SVID has expired", NULL);
             return -1;
         }
     }

@@ -202,6 +202,8 @@ void md_svid_issue(md_http_req_t *req, const md_svid_params_t *p, const char *sp
                    int64_t exp_cap, const char *who);
 /* The registration entry with this SPIFFE ID in the worker's cache: MD_OK, MD_ENOENT, or a store error. */
 int md_workload_entry_find(md_worker_t *w, const char *spiffe_id, const md_entry_t **out, md_err_t *err);
+/* The same in the cache as it is, never reloading it (so entries found earlier in the request stay valid). */
+int md_workload_entry_lookup(const md_worker_t *w, const char *spiffe_id, const md_entry_t **out);
 /* The registry id of an entry of the worker's cache (NULL for anything else). */
 const char *md_workload_entry_id(const md_worker_t *w, const md_entry_t *e);
 void md_workload_svid(md_http_req_t *req);

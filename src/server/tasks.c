@@ -727,7 +727,8 @@ void md_admin_tasks_revoke(md_http_req_t *req)
     }
     md_log(MD_LOG_INFO, req->id, "task %s revoked by an administrator (%zu tasks): %s", row.id, changed,
            reason ? reason : "-");
-    reply_finished(req, &row, "revoked", changed);
+    /* a task that had already ended or expired keeps that state: say so */
+    reply_finished(req, &row, changed > 0 ? "revoked" : row_state(&row, (int64_t)time(NULL)), changed);
 }
 
 void md_admin_tasks_get(md_http_req_t *req)
@@ -893,6 +894,7 @@ int md_agent_quarantine(md_http_req_t *req, const char *key, const char *reason,
     /* every active task it holds: in memory first (fail closed), then in the same transaction */
     f.holder = agent->spiffe_id;
     f.state = "active";
+    f.live_at = now; /* expired stays expired */
     f.limit = 100000;
     if ((rc = md_store_task_list(req->store, &f, req->arena, &rows, &n, err)) != MD_OK) goto fail;
     for (size_t i = 0; i < n; i++) {
@@ -1347,22 +1349,17 @@ void md_oauth_token(md_http_req_t *req)
     }
     have_a = true;
     actor_sub = json_string_value(json_object_get(ajwt.claims, "sub"));
-    rc = md_workload_entry_find(w, actor_sub, &child_agent, &err);
+    /* from the cache md_agent_authenticate() just made current: a reload here would move parent_agent */
+    rc = md_workload_entry_lookup(w, actor_sub, &child_agent);
     if (rc != MD_OK || child_agent->state != MD_ENTRY_ACTIVE) {
         oauth_error(req, 400, "invalid_grant", "the actor %.300s is not a registered, active agent",
                     actor_sub);
         goto done;
     }
     child_id = md_workload_entry_id(w, child_agent);
-    /* re-find the parent agent: the lookup above may have reloaded the worker's cache */
-    if (md_workload_entry_find(w, auth.spiffe_id, &parent_agent, &err) != MD_OK ||
-        parent_agent->state != MD_ENTRY_ACTIVE) {
-        oauth_error(req, 400, "invalid_grant", "the delegating agent was removed or quarantined");
-        goto done;
-    }
     /* depth, audience, lifetime */
     if ((int64_t)m.depth + 1 > cfg->tasks_max_depth) {
-        oauth_error(req, 400, "invalid_grant", "the task is at depth %u: at most %lld levels of delegation",
+        oauth_error(req, 400, "invalid_grant", "the task is at depth %u: delegation is limited to depth %lld",
                     m.depth, (long long)cfg->tasks_max_depth);
         goto done;
     }

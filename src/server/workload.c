@@ -485,3 +485,15 @@ const char *md_workload_entry_id(const md_worker_t *w, const md_entry_t *e)
     if (e < w->reg_entries || e >= w->reg_entries + w->reg_n) return NULL;
     return w->reg_ids[e - w->reg_entries];
 }
+
+int md_workload_entry_lookup(const md_worker_t *w, const char *spiffe_id, const md_entry_t **out)
+{
+    *out = NULL;
+    if (!w->reg_loaded) return MD_ENOENT;
+    for (size_t i = 0; i < w->reg_n; i++)
+        if (strcmp(w->reg_entries[i].spiffe_id, spiffe_id) == 0) {
+            *out = &w->reg_entries[i];
+            return MD_OK;
+        }
+    return MD_ENOENT;
+}

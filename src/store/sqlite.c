@@ -502,23 +502,23 @@ int md_store_sqlite_open(const md_store_opts_t *opts, void **h, md_err_t *err)
         rc = prepare(s, &s->task_finish,
                      "WITH RECURSIVE sub(id) AS (SELECT ?1 UNION ALL SELECT t.id FROM tasks t JOIN sub ON "
                      "t.parent = sub.id) UPDATE tasks SET state = ?2, reason = ?3, ended_at = ?4 "
-                     "WHERE state = 'active' AND id IN (SELECT id FROM sub)",
+                     "WHERE state = 'active' AND expires_at > ?4 AND id IN (SELECT id FROM sub)",
                      err);
     if (rc == MD_OK)
         rc = prepare(s, &s->task_is_root, "SELECT 1 FROM tasks WHERE id = ?1 AND parent IS NULL", err);
     /* a root task: its whole tree shares its root column */
     if (rc == MD_OK)
-        rc = prepare(
-            s, &s->task_finish_root,
-            "UPDATE tasks SET state = ?2, reason = ?3, ended_at = ?4 WHERE root = ?1 AND state = 'active'",
-            err);
+        rc = prepare(s, &s->task_finish_root,
+                     "UPDATE tasks SET state = ?2, reason = ?3, ended_at = ?4 WHERE root = ?1 AND state = "
+                     "'active' AND expires_at > ?4",
+                     err);
     if (rc == MD_OK)
-        rc = prepare(
-            s, &s->task_finish_holder,
-            "WITH RECURSIVE sub(id) AS (SELECT id FROM tasks WHERE holder = ?1 AND state = 'active' "
-            "UNION ALL SELECT t.id FROM tasks t JOIN sub ON t.parent = sub.id) UPDATE tasks SET "
-            "state = ?2, reason = ?3, ended_at = ?4 WHERE state = 'active' AND id IN (SELECT id FROM sub)",
-            err);
+        rc = prepare(s, &s->task_finish_holder,
+                     "WITH RECURSIVE sub(id) AS (SELECT id FROM tasks WHERE holder = ?1 AND state = 'active' "
+                     "UNION ALL SELECT t.id FROM tasks t JOIN sub ON t.parent = sub.id) UPDATE tasks SET "
+                     "state = ?2, reason = ?3, ended_at = ?4 WHERE state = 'active' AND expires_at > ?4 AND "
+                     "id IN (SELECT id FROM sub)",
+                     err);
     if (rc == MD_OK)
         rc = prepare(
             s, &s->task_live,

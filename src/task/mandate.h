@@ -21,7 +21,7 @@
  *              {"sub": child, "act": {"sub": parent, ...}} down to, but not
  *              including, sub
  *   obo        (optional) the user the task is on behalf of, from a verified
- *              ID token: {"iss", "sub", "email"?}
+ *              ID token: {"iss", "sub", "email"?, "email_verified"?}
  *   cnf        (optional) {"jkt": RFC 7638 thumbprint}: DPoP-bound (RFC 9449)
  *
  * md_mandate_read() checks the shape of claims that already passed

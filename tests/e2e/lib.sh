@@ -29,3 +29,21 @@ check() {
     shift
     if "$@"; then ok "$name"; else bad "$name"; fi
 }
+
+# The JSON error answers of mandated (suites that set $PY, and $code and $body per request):
+# is_error STATUS ERROR [MESSAGE]: $code is STATUS and $body is {"error": ERROR, "message": ...}
+# (exactly MESSAGE when given)
+is_error() {
+    [ "$code" = "$1" ] || return 1
+    printf '%s' "$body" | "$PY" -c 'import json, sys
+d = json.load(sys.stdin)
+ok = d.get("error") == sys.argv[1] and isinstance(d.get("message"), str) and d["message"]
+ok = ok and (len(sys.argv) < 3 or d["message"] == sys.argv[2])
+sys.exit(0 if ok else 1)' "$2" ${3+"$3"} 2>/dev/null
+}
+# expect_error NAME STATUS ERROR [MESSAGE]
+expect_error() {
+    name=$1
+    shift
+    if is_error "$@"; then ok "$name"; else bad "$name" "want $1 $2${3+ \"$3\"}, got $code $body"; fi
+}

@@ -229,22 +229,6 @@ d = json.load(sys.stdin)
 r = eval(sys.argv[1])
 print(r if not isinstance(r, (dict, list)) else json.dumps(r, sort_keys=True))' "$1" 2>/dev/null
 }
-# is_error STATUS ERROR [MESSAGE]: $code is STATUS and $body is {"error": ERROR, "message": ...}
-# (exactly MESSAGE when given)
-is_error() {
-    [ "$code" = "$1" ] || return 1
-    printf '%s' "$body" | "$PY" -c 'import json, sys
-d = json.load(sys.stdin)
-ok = d.get("error") == sys.argv[1] and isinstance(d.get("message"), str) and d["message"]
-ok = ok and (len(sys.argv) < 3 or d["message"] == sys.argv[2])
-sys.exit(0 if ok else 1)' "$2" ${3+"$3"} 2>/dev/null
-}
-# expect_error NAME STATUS ERROR [MESSAGE]
-expect_error() {
-    name=$1
-    shift
-    if is_error "$@"; then ok "$name"; else bad "$name" "want $1 $2${3+ \"$3\"}, got $code $body"; fi
-}
 # metric SERIES: its value from GET /metrics (0 when absent)
 metric() {
     curl -s --max-time 10 "http://127.0.0.1:$PORT/metrics" | awk -v s="$1" '$1 == s {print $2; f = 1} END {if (!f) print 0}'
