@@ -684,18 +684,109 @@ static void reply_finished(md_http_req_t *req, const md_store_task_t *row, const
     json_decref(o);
 }
 
+static int verify_mandate(md_http_req_t *req, md_str_t token, int64_t now, md_jwt_t *jwt, md_mandate_t *m,
+                          md_err_t *err);
+
+/* Is the compact JWS in tok's header typ at+jwt (a mandate, not an SVID)?  Unverified: only to choose. */
+static bool looks_like_mandate(md_str_t tok)
+{
+    const char *dot = memchr(tok.p, '.', tok.n);
+    unsigned char *h = NULL;
+    size_t hl = 0;
+    bool yes = false;
+    if (dot != NULL && md_b64url_decode((md_str_t){tok.p, (size_t)(dot - tok.p)}, &h, &hl) == MD_OK) {
+        json_t *j = json_loadb((const char *)h, hl, 0, NULL);
+        const char *typ = json_string_value(json_object_get(j, "typ"));
+        yes = typ != NULL && (strcasecmp(typ, "at+jwt") == 0 || strcasecmp(typ, "application/at+jwt") == 0);
+        json_decref(j);
+    }
+    free(h);
+    return yes;
+}
+
+/*
+ * Who calls, on an endpoint a task's holder may use: its SVID (Bearer), or
+ * the task's own mandate: `Authorization: Bearer <mandate>` when it is not
+ * bound, `Authorization: DPoP <mandate>` with a DPoP proof by its key over it
+ * (htm, htu, ath, cnf.jkt; RFC 9449 §7) when it is.  Sets *holder (the
+ * holder's SPIFFE ID, in the arena) and, for a mandate, *task.  0, or -1
+ * after answering 401/403/400.
+ */
+static int task_caller(md_http_req_t *req, const char **holder, md_task_id_t *task, bool *by_mandate)
+{
+    md_str_t h = md_http_header(req, "Authorization");
+    bool dpop = h.p != NULL && h.n > 5 && strncasecmp(h.p, "DPoP ", 5) == 0;
+    md_str_t tok = {NULL, 0};
+    int64_t now = (int64_t)time(NULL);
+
+    *by_mandate = false;
+    if (dpop)
+        tok = (md_str_t){h.p + 5, h.n - 5};
+    else if (h.p != NULL && h.n > 7 && strncasecmp(h.p, "Bearer ", 7) == 0 &&
+             looks_like_mandate((md_str_t){h.p + 7, h.n - 7}))
+        tok = (md_str_t){h.p + 7, h.n - 7};
+    if (tok.p == NULL) {
+        md_agent_auth_t auth;
+        if (md_agent_authenticate(req, &auth) != 0) return -1;
+        *holder = md_arena_strdup(req->arena, auth.spiffe_id);
+        return *holder ? 0 : (md_http_error_oom(req), -1);
+    }
+    md_jwt_t jwt;
+    md_mandate_t m;
+    md_err_t err = {0};
+    md_dpop_result_t dr;
+    if (md_http_header_count(req, "Authorization") != 1 ||
+        verify_mandate(req, tok, now, &jwt, &m, &err) != MD_OK) {
+        md_http_add_header(req, "WWW-Authenticate",
+                           dpop ? "DPoP error=\"invalid_token\"" : "Bearer error=\"invalid_token\"");
+        md_http_error(req, 401, "invalid_token", "the mandate is not valid here: %s", err.msg);
+        return -1;
+    }
+    int rc = -1;
+    if (dpop != (m.jkt != NULL)) {
+        md_http_add_header(req, "WWW-Authenticate",
+                           dpop ? "DPoP error=\"invalid_token\"" : "Bearer error=\"invalid_token\"");
+        md_http_error(
+            req, 401, "invalid_token",
+            dpop ? "the mandate is not DPoP-bound: present it as Bearer"
+                 : "the mandate is DPoP-bound: present it with Authorization: DPoP and a DPoP proof");
+    } else if (dpop && check_dpop(req, tok, m.jkt, &dr) != 0) {
+        /* answered */
+    } else if (md_tasktab_state(req->srv->tasks, &m.task, now) != MD_TASK_ACTIVE) {
+        md_http_error(req, 401, "invalid_token", "the mandate's task is not active");
+    } else if ((*holder = md_arena_strdup(req->arena, m.client_id)) == NULL) {
+        md_http_error_oom(req);
+    } else {
+        *task = m.task;
+        *by_mandate = true;
+        rc = 0;
+    }
+    md_jwt_free(&jwt);
+    return rc;
+}
+
 void md_tasks_end(md_http_req_t *req)
 {
-    md_agent_auth_t auth;
     md_store_task_t row;
     md_err_t err = {0};
     size_t changed = 0;
     int64_t now = (int64_t)time(NULL);
+    const char *holder = NULL;
+    md_task_id_t mtask;
+    bool by_mandate;
+    char mhex[MD_TASK_ID_HEX_LEN + 1];
     int rc;
 
-    if (md_agent_authenticate(req, &auth) != 0) return;
+    if (task_caller(req, &holder, &mtask, &by_mandate) != 0) return;
     if (!find_task(req, &row)) return;
-    if (strcmp(row.holder, auth.spiffe_id) != 0) {
+    if (by_mandate) { /* a mandate ends its own task only */
+        md_task_id_hex(&mtask, mhex);
+        if (strcmp(mhex, row.id) != 0) {
+            md_http_error(req, 403, "access_denied", "a mandate may end its own task only");
+            return;
+        }
+    }
+    if (strcmp(row.holder, holder) != 0) {
         md_http_error(req, 403, "access_denied", "only the agent holding a task may end it");
         return;
     }
@@ -707,7 +798,8 @@ void md_tasks_end(md_http_req_t *req)
         store_failed(req, rc, &err);
         return;
     }
-    md_log(MD_LOG_INFO, req->id, "task %s ended by %s (%zu tasks)", row.id, auth.spiffe_id, changed);
+    md_log(MD_LOG_INFO, req->id, "task %s ended by %s%s (%zu tasks)", row.id, holder,
+           by_mandate ? " presenting its mandate" : "", changed);
     reply_finished(req, &row, "ended", changed);
 }
 

@@ -723,6 +723,85 @@ http POST /oauth/revoke -H "Authorization: Bearer $ADMIN" --data-urlencode "toke
 check "revoked with the admin token: 200" [ "$code" = 200 ]
 expect_active "...inactive" "$R2_MANDATE" false
 
+echo "== 7b. DPoP-bound mandates (RFC 9449)"
+# proofs are made by src/token/dpop.h's signer (tests/e2e/jose/dpop_tool.c; jose cross-checks it there)
+DT="$T/bin/dpop_tool"
+SAN=""
+nm "$build/libmandate.a" 2>/dev/null | grep -q __asan_ && SAN="-fsanitize=address,undefined"
+# shellcheck disable=SC2046
+${CC:-cc} -std=c11 -D_GNU_SOURCE -O1 $SAN -I"$top/src" $(pkg-config --cflags jansson openssl libevent) -o "$DT" \
+    "$top/tests/e2e/jose/dpop_tool.c" "$build/libmandate.a" \
+    $(pkg-config --libs jansson openssl libevent libevent_openssl libevent_pthreads libfyaml sqlite3) -lm -lpthread ||
+    abort "cannot build dpop_tool"
+"$DT" keygen ES256 "$T/dpop.pem" >/dev/null && "$DT" keygen ES256 "$T/dpop2.pem" >/dev/null || abort "dpop keygen"
+JKT=$("$DT" thumbprint "$T/dpop.pem")
+proof() { "$DT" sign "$T/dpop.pem" "$@"; } # HTM HTU IAT [--token T]
+BODY='{"intent":"bound","scope":"tickets:read","audience":"tickets-api","ttl":200}'
+P=$(proof POST "$ISSUER/v1/tasks" "$(date +%s)")
+http POST /v1/tasks -H "Authorization: Bearer $S_ORCH" -H "DPoP: $P" -H 'Content-Type: application/json' --data-binary "$BODY"
+if [ "$code" = 201 ] && [ "$(jget 'd["token_type"]')" = DPoP ]; then
+    ISSUED=$((ISSUED + 1)); ALLOW=$((ALLOW + 1))
+    ok "a task started with a DPoP proof: 201, token_type DPoP"
+else bad "a task started with a DPoP proof" "$code $body"; fi
+B_TASK=$(jget 'd["task_id"]')
+B_MANDATE=$(jget 'd["mandate"]')
+body=$(payload "$B_MANDATE")
+check "...the mandate's cnf.jkt is the proof key's RFC 7638 thumbprint" [ "$(jget 'd["cnf"]["jkt"]')" = "$JKT" ]
+expect_active "...introspection: active" "$B_MANDATE" true
+if [ "$(jget 'd["token_type"]')" = DPoP ] && [ "$(jget 'd["cnf"]["jkt"]')" = "$JKT" ]; then ok "...introspection: token_type DPoP and cnf.jkt"; else bad "introspection token_type/cnf" "$body"; fi
+n0=$(ntasks)
+http POST /v1/tasks -H "Authorization: Bearer $S_ORCH" -H "DPoP: $P" -H 'Content-Type: application/json' --data-binary "$BODY"
+expect_error "the same proof again (replay): 400 invalid_dpop_proof" 400 invalid_dpop_proof
+has "$body" MD_DPOP_REPLAY && ok "...naming the replay" || bad "replay named" "$body"
+P=$(proof POST "$ISSUER/v1/other" "$(date +%s)")
+http POST /v1/tasks -H "Authorization: Bearer $S_ORCH" -H "DPoP: $P" -H 'Content-Type: application/json' --data-binary "$BODY"
+expect_error "a proof for another URI (htu): 400" 400 invalid_dpop_proof
+has "$body" MD_DPOP_HTU_MISMATCH && ok "...naming htu" || bad "htu named" "$body"
+P=$(proof GET "$ISSUER/v1/tasks" "$(date +%s)")
+http POST /v1/tasks -H "Authorization: Bearer $S_ORCH" -H "DPoP: $P" -H 'Content-Type: application/json' --data-binary "$BODY"
+expect_error "a proof for another method (htm): 400" 400 invalid_dpop_proof
+P=$(proof POST "$ISSUER/v1/tasks" "$(($(date +%s) - 600))")
+http POST /v1/tasks -H "Authorization: Bearer $S_ORCH" -H "DPoP: $P" -H 'Content-Type: application/json' --data-binary "$BODY"
+expect_error "a proof 10 minutes old (iat): 400" 400 invalid_dpop_proof
+http POST /v1/tasks -H "Authorization: Bearer $S_ORCH" -H "DPoP: garbage" -H 'Content-Type: application/json' --data-binary "$BODY"
+expect_error "a DPoP header that is no JWT: 400" 400 invalid_dpop_proof
+check "...none of the refused requests started a task" [ "$(ntasks)" = "$n0" ]
+# using the bound mandate: Authorization: DPoP <mandate> with a proof over it (ath) by its key
+END="$ISSUER/v1/tasks/$B_TASK/end"
+http POST "/v1/tasks/$B_TASK/end" -H "Authorization: Bearer $B_MANDATE"
+expect_error "the bound mandate as a Bearer token: 401" 401 invalid_token
+http POST "/v1/tasks/$B_TASK/end" -H "Authorization: DPoP $B_MANDATE"
+expect_error "Authorization: DPoP without a proof: 400" 400 invalid_dpop_proof
+P=$("$DT" sign "$T/dpop2.pem" POST "$END" "$(date +%s)" --token "$B_MANDATE")
+http POST "/v1/tasks/$B_TASK/end" -H "Authorization: DPoP $B_MANDATE" -H "DPoP: $P"
+expect_error "a proof by another key (cnf.jkt): 400" 400 invalid_dpop_proof
+has "$body" MD_DPOP_JKT_MISMATCH && ok "...naming the key mismatch" || bad "jkt mismatch named" "$body"
+P=$(proof POST "$END" "$(date +%s)")
+http POST "/v1/tasks/$B_TASK/end" -H "Authorization: DPoP $B_MANDATE" -H "DPoP: $P"
+expect_error "a proof without ath: 400" 400 invalid_dpop_proof
+P=$(proof POST "$END" "$(date +%s)" --token "$S_ORCH")
+http POST "/v1/tasks/$B_TASK/end" -H "Authorization: DPoP $B_MANDATE" -H "DPoP: $P"
+expect_error "a proof whose ath is another token's: 400" 400 invalid_dpop_proof
+check "...the task is still active" [ "$(task_state "$B_TASK")" = active ]
+# delegation of a bound mandate: the holder proves the key over the subject token
+EXCH="$ISSUER/oauth/token"
+exchange "$S_ORCH" "$B_MANDATE" "$S_SUB"
+expect_oauth "exchanging a bound mandate without a proof: 400 invalid_dpop_proof" invalid_dpop_proof
+P=$(proof POST "$EXCH" "$(date +%s)" --token "$B_MANDATE")
+http POST /oauth/token -H "Authorization: Bearer $S_ORCH" -H "DPoP: $P" --data-urlencode "grant_type=$GT" \
+    --data-urlencode "subject_token=$B_MANDATE" --data-urlencode "subject_token_type=$AT" \
+    --data-urlencode "actor_token=$S_SUB" --data-urlencode "actor_token_type=$JT"
+if [ "$code" = 200 ]; then
+    ISSUED=$((ISSUED + 1)); ALLOW=$((ALLOW + 1))
+    ok "...with a proof by its key over it: 200"
+else bad "exchanging a bound mandate with a proof" "$code $body"; fi
+P=$(proof POST "$END" "$(date +%s)" --token "$B_MANDATE")
+http POST "/v1/tasks/$B_TASK/end" -H "Authorization: DPoP $B_MANDATE" -H "DPoP: $P"
+if [ "$code" = 200 ] && [ "$(jget 'd["state"]')" = ended ]; then ok "ended with Authorization: DPoP and a proof (htm, htu, ath, cnf.jkt): 200"; else bad "ended with DPoP" "$code $body"; fi
+http POST "/v1/tasks/$B_TASK/end" -H "Authorization: DPoP $B_MANDATE" -H "DPoP: $P"
+expect_error "...the same proof once more: 400 (replay)" 400 invalid_dpop_proof
+check "...the task and its delegation are ended" [ "$(task_state "$B_TASK")" = ended ]
+
 echo "== 8. expiry"
 start_task "$S_ORCH" '{"intent":"short","scope":"tickets:read","audience":"tickets-api","ttl":2}'
 X=$TASK
