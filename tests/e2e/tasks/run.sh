@@ -878,6 +878,40 @@ check "mandate_tokens_issued_total = the $ISSUED SVIDs and mandates issued" [ "$
 check "mandate_decisions_total{decision=\"allow\"} = $ALLOW (tasks started, delegations)" [ "$(metric 'mandate_decisions_total{decision="allow"}')" = "$ALLOW" ]
 check "mandate_decisions_total{decision=\"deny\"} = $DENY (policy refusals)" [ "$(metric 'mandate_decisions_total{decision="deny"}')" = "$DENY" ]
 
+echo "== 10b. the CLI against the daemon (mandate task ..., mandate agent quarantine)"
+( umask 077; printf '%s\n' "$S_SUB" >"$T/sub.svid" )
+out=$("$M" task start --svid @"$T/sub.svid" --intent "from the CLI" --scope kb:read --audience kb-api --ttl 5m 2>&1)
+rc=$?
+C_TASK=$(printf '%s\n' "$out" | sed -n 's/^task //p')
+( umask 077; printf '%s\n' "$out" | sed -n 's/^mandate //p' >"$T/cli.jwt" )
+if [ $rc = 0 ] && [ -n "$C_TASK" ] && [ -s "$T/cli.jwt" ]; then ok "mandate task start: exit 0, task and mandate printed"; else bad "mandate task start" "exit $rc" "$out"; fi
+out=$("$M" task list --holder "$SUBA" --state active 2>&1)
+if [ $? = 0 ] && has "$out" "$C_TASK"; then ok "mandate task list --holder --state active shows it"; else bad "mandate task list" "$out"; fi
+out=$("$M" task show "$C_TASK" --json 2>&1)
+body=$out
+if [ "$(jget 'd["state"]')" = active ] && [ "$(jget 'd["holder"]')" = "$SUBA" ]; then ok "mandate task show --json: active, held by the sub-agent"; else bad "mandate task show" "$out"; fi
+"$M" task introspect @"$T/cli.jwt" >/dev/null 2>&1
+check "mandate task introspect: exit 0 (active)" [ $? = 0 ]
+out=$("$M" task start --svid @"$T/sub.svid" --intent x --scope tickets:write --audience kb-api 2>&1)
+rc=$?
+if [ $rc = 3 ] && has "$out" 'scope "tickets:write" exceeds'; then ok "mandate task start beyond the ceiling: exit 3, naming the scope"; else bad "CLI scope refusal" "exit $rc" "$out"; fi
+out=$("$M" task end "$C_TASK" --svid @"$T/sub.svid" 2>&1)
+check "mandate task end: exit 0" [ $? = 0 ]
+"$M" task introspect @"$T/cli.jwt" >/dev/null 2>&1
+check "...mandate task introspect: exit 2 (inactive)" [ $? = 2 ]
+out=$("$M" task start --svid @"$T/sub.svid" --intent "to revoke" --scope kb:read --audience kb-api 2>&1)
+C2=$(printf '%s\n' "$out" | sed -n 's/^task //p')
+out=$("$M" task revoke "$C2" --reason "from the CLI" 2>&1)
+check "mandate task revoke --reason: exit 0" [ $? = 0 ]
+out=$("$M" task tree "$C2" 2>&1)
+if [ $? = 0 ] && has "$out" "$C2" && has "$out" revoked; then ok "mandate task tree: the task, revoked"; else bad "mandate task tree" "$out"; fi
+check "...GET /v1/admin/tasks/{id}: revoked" [ "$(task_state "$C2")" = revoked ]
+out=$("$M" agent quarantine spiffe://example.org/agent/stranger --reason "from the CLI" 2>&1)
+check "mandate agent quarantine: exit 0" [ $? = 0 ]
+out=$("$M" agent show spiffe://example.org/agent/stranger --json 2>&1)
+body=$out
+check "...the agent is quarantined" [ "$(jget 'd["state"]')" = quarantined ]
+
 echo "== 11. restart"
 start_task "$S_SUB" '{"intent":"expires while down","scope":"kb:read","audience":"kb-api","ttl":2}'
 Z=$TASK
