@@ -1154,30 +1154,47 @@ out:
     return rc;
 }
 
-static int cmd_show(task_args_t *a)
+/*
+ * GET /v1/admin/tasks/<subject><suffix> and print the answer: as JSON with
+ * --json, else with render.  An answer that is not an object with a string
+ * "id" is the server's fault (exit 4, saying it is not `what`).
+ */
+static int get_task_doc(task_args_t *a, const char *suffix, const char *what,
+                        void (*render)(const task_args_t *a, const json_t *doc))
 {
     md_buf_t path;
     json_t *doc = NULL;
     int rc;
 
     md_buf_init(&path);
-    if (make_path(&path, "/v1/admin/tasks/", a->subject, "") == NULL) {
+    if (make_path(&path, "/v1/admin/tasks/", a->subject, suffix) == NULL) {
         rc = report(a, MD_EXIT_USAGE, "usage", "out of memory");
         goto out;
     }
     if ((rc = admin_call(a, "GET", path.p, NULL, &doc)) != MD_EXIT_OK) goto out;
-    if (!json_is_object(doc)) {
-        rc = report(a, MD_EXIT_SERVER, "bad_response", "the server's answer is not a task");
+    if (!json_is_object(doc) || !json_is_string(json_object_get(doc, "id"))) {
+        rc = report(a, MD_EXIT_SERVER, "bad_response", what);
         goto out;
     }
     if (a->json)
         print_json(doc);
     else
-        print_task(doc);
+        render(a, doc);
 out:
     json_decref(doc);
     md_buf_free(&path);
     return rc;
+}
+
+static void render_task(const task_args_t *a, const json_t *doc)
+{
+    (void)a;
+    print_task(doc);
+}
+
+static int cmd_show(task_args_t *a)
+{
+    return get_task_doc(a, "", "the server's answer is not a task", render_task);
 }
 
 static int cmd_list(task_args_t *a)
@@ -1225,28 +1242,7 @@ out:
 
 static int cmd_tree(task_args_t *a)
 {
-    md_buf_t path;
-    json_t *doc = NULL;
-    int rc;
-
-    md_buf_init(&path);
-    if (make_path(&path, "/v1/admin/tasks/", a->subject, "/tree") == NULL) {
-        rc = report(a, MD_EXIT_USAGE, "usage", "out of memory");
-        goto out;
-    }
-    if ((rc = admin_call(a, "GET", path.p, NULL, &doc)) != MD_EXIT_OK) goto out;
-    if (!json_is_object(doc) || !json_is_string(json_object_get(doc, "id"))) {
-        rc = report(a, MD_EXIT_SERVER, "bad_response", "the server's answer is not a task tree");
-        goto out;
-    }
-    if (a->json)
-        print_json(doc);
-    else
-        print_tree(a, doc);
-out:
-    json_decref(doc);
-    md_buf_free(&path);
-    return rc;
+    return get_task_doc(a, "/tree", "the server's answer is not a task tree", print_tree);
 }
 
 static int cmd_quarantine(task_args_t *a)

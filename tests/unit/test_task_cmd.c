@@ -21,6 +21,7 @@
 #include <pthread.h>
 
 #include "../../cmd/mandate/client.c"
+#include "fake_http.h"
 #include "../../cmd/mandate/task_cmd.c"
 
 #define SVID "eyJhbGciOiJFUzI1NiJ9.eyJzdWIiOiJzcGlmZmU6Ly9leGFtcGxlLm9yZy9hZ2VudC9ib3QifQ.c3ZpZA"
@@ -56,24 +57,6 @@ typedef struct fake {
 } fake_t;
 
 static fake_t fake;
-
-/* Read one request (head, then Content-Length bytes of body) or until the peer closes. */
-static void read_request(int fd, char *buf, size_t cap, size_t *n)
-{
-    *n = 0;
-    for (;;) {
-        ssize_t r = recv(fd, buf + *n, cap - 1 - *n, 0);
-        if (r <= 0) break;
-        *n += (size_t)r;
-        buf[*n] = '\0';
-        char *end = strstr(buf, "\r\n\r\n");
-        if (end == NULL) continue;
-        const char *cl = strcasestr(buf, "\r\nContent-Length:");
-        size_t want = (size_t)(end + 4 - buf) + (cl != NULL && cl < end ? (size_t)atol(cl + 17) : 0);
-        if (*n >= want || *n == cap - 1) break;
-    }
-    buf[*n] = '\0';
-}
 
 static void *fake_serve(void *arg)
 {
