@@ -1251,21 +1251,34 @@ static void oauth_error(md_http_req_t *req, int status, const char *code, const 
 }
 
 /* An optional form field: 0 with out->p NULL when absent, -1 after answering. */
-static int form_opt(md_http_req_t *req, const char *name, md_str_t *out)
+/*
+ * A form field of the token request: refused with an RFC 6749 error when it
+ * is required and missing, or given twice; decoded by md_http_form_value().
+ * 0 (out->p NULL when an optional field is absent), or -1 after answering.
+ */
+static int oauth_field(md_http_req_t *req, const char *name, bool required, md_str_t *out)
 {
     md_str_t b = req->body;
-    size_t nl = strlen(name);
+    size_t nl = strlen(name), seen = 0;
     out->p = NULL;
     out->n = 0;
     for (size_t i = 0; i < b.n;) {
         size_t e = i;
         while (e < b.n && b.p[e] != '&')
             e++;
-        if (e - i >= nl + 1 && memcmp(b.p + i, name, nl) == 0 && b.p[i + nl] == '=')
-            return md_http_form_value(req, name, out);
+        if (e - i >= nl + 1 && memcmp(b.p + i, name, nl) == 0 && b.p[i + nl] == '=') seen++;
         i = e + 1;
     }
-    return 0;
+    if (seen > 1) {
+        oauth_error(req, 400, "invalid_request", "`%s` is given more than once", name);
+        return -1;
+    }
+    if (seen == 0) {
+        if (!required) return 0;
+        oauth_error(req, 400, "invalid_request", "`%s` is required", name);
+        return -1;
+    }
+    return md_http_form_value(req, name, out);
 }
 
 /* Verify an SVID presented as actor_token (as agentauth.c does for the Authorization header). */
@@ -1388,17 +1401,24 @@ void md_oauth_token(md_http_req_t *req)
      */
     if (md_agent_authenticate(req, &auth) != 0) goto done;
     parent_agent = auth.entry;
-    if (md_http_form_value(req, "grant_type", &grant) != 0) goto done;
+    {
+        md_str_t ct = md_http_header(req, "Content-Type");
+        if (ct.p == NULL || ct.n < 33 || strncasecmp(ct.p, "application/x-www-form-urlencoded", 33) != 0) {
+            oauth_error(req, 400, "invalid_request", "the body must be application/x-www-form-urlencoded");
+            goto done;
+        }
+    }
+    if (oauth_field(req, "grant_type", true, &grant) != 0) goto done;
     if (!md_str_eqc(grant, GRANT_TOKEN_EXCHANGE)) {
         oauth_error(req, 400, "unsupported_grant_type", "only %s is supported", GRANT_TOKEN_EXCHANGE);
         goto done;
     }
-    if (md_http_form_value(req, "subject_token", &subject) != 0 ||
-        md_http_form_value(req, "subject_token_type", &subject_type) != 0 ||
-        md_http_form_value(req, "actor_token", &actor) != 0 ||
-        md_http_form_value(req, "actor_token_type", &actor_type) != 0 ||
-        form_opt(req, "scope", &scope_s) != 0 || form_opt(req, "audience", &audience) != 0 ||
-        form_opt(req, "ttl", &ttl_s) != 0)
+    if (oauth_field(req, "subject_token", true, &subject) != 0 ||
+        oauth_field(req, "subject_token_type", true, &subject_type) != 0 ||
+        oauth_field(req, "actor_token", true, &actor) != 0 ||
+        oauth_field(req, "actor_token_type", true, &actor_type) != 0 ||
+        oauth_field(req, "scope", false, &scope_s) != 0 ||
+        oauth_field(req, "audience", false, &audience) != 0 || oauth_field(req, "ttl", false, &ttl_s) != 0)
         goto done;
     if (!md_str_eqc(subject_type, TOKEN_TYPE_ACCESS) && !md_str_eqc(subject_type, TOKEN_TYPE_JWT)) {
         oauth_error(req, 400, "invalid_request", "subject_token_type must be %s", TOKEN_TYPE_ACCESS);
