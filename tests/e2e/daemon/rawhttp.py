@@ -20,6 +20,10 @@ in flight during SIGTERM.
                                        before the body is read or 100 Continue sent
   rawhttp.py tlsleak PORT CAFILE N     TLS clients that send a request and close at once do not
                                        hold connections
+  rawhttp.py mutate PORT TOKEN N [SEED] N requests made by randomly mutating valid ones (bytes
+                                       flipped, inserted, dropped, lines repeated, sizes changed):
+                                       every answer is well-formed, every error a JSON body, no
+                                       unexpected 5xx, and the daemon keeps serving
 """
 import json
 import os
@@ -760,6 +764,105 @@ def cmd_tlsleak(port, cafile, n):
     report(served == 2 * n, f"then {2 * n} TLS clients in a row are served", f"{served} served")
 
 
+def cmd_mutate(port, token, n, seed=None):
+    """Mutation fuzzing of the framing and routing, against the live daemon."""
+    import random
+    n = int(n)
+    seed = int(seed) if seed is not None else random.randrange(1 << 30)
+    print(f"# mutate: seed {seed} (replay: rawhttp.py mutate PORT TOKEN {n} {seed})", flush=True)
+    rnd = random.Random(seed)
+    auth = f"Authorization: Bearer {token}\r\n".encode()
+    body = b'{"key":"fuzz.k","value":"v"}'
+    seeds = [
+        b"GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n",
+        b"GET /v1/admin/status HTTP/1.1\r\nHost: x\r\n" + auth + b"\r\n",
+        b"POST /v1/admin/settings HTTP/1.1\r\nHost: x\r\n" + auth + b"Content-Type: application/json\r\n"
+        + b"Content-Length: " + str(len(body)).encode() + b"\r\n\r\n" + body,
+        b"POST /v1/admin/settings HTTP/1.1\r\nHost: x\r\n" + auth + b"Content-Type: application/json\r\n"
+        + b"Transfer-Encoding: chunked\r\n\r\n" + format(len(body), "x").encode() + b"\r\n" + body + b"\r\n0\r\n\r\n",
+        b"POST /v1/tasks HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer a.b.c\r\nContent-Type: application/json\r\n"
+        b"Content-Length: 2\r\n\r\n{}",
+        b"POST /oauth/token HTTP/1.1\r\nHost: x\r\nContent-Type: application/x-www-form-urlencoded\r\n"
+        b"Content-Length: 14\r\n\r\ngrant_type=x&a",
+        b"GET /v1/admin/agents/spiffe%3A%2F%2Fexample.org%2Fx HTTP/1.1\r\nHost: x\r\n" + auth + b"\r\n",
+        b"GET /healthz HTTP/1.1\r\nHost: x\r\n\r\nGET /metrics HTTP/1.1\r\nHost: x\r\n\r\n",
+    ]
+    specials = [b"\r", b"\n", b"\r\n", b"\x00", b" ", b"\t", b":", b"%", b"%00", b"\xff", b"0", b"-1",
+                b"ffffffffffffffff", b"99999999999999999999", b";ext=1", b"\r\n\r\n", b"chunked", b"Host: y\r\n",
+                b"Content-Length: 5\r\n", b"Transfer-Encoding: chunked\r\n", b"Expect: 100-continue\r\n"]
+
+    def mutate(data):
+        data = bytearray(data)
+        for _ in range(rnd.randint(1, 4)):
+            op = rnd.randrange(6)
+            pos = rnd.randrange(len(data) + 1)
+            if op == 0 and data:
+                i = rnd.randrange(len(data))
+                data[i] ^= 1 << rnd.randrange(8)
+            elif op == 1:
+                data[pos:pos] = rnd.choice(specials)
+            elif op == 2 and data:
+                del data[pos:pos + rnd.randint(1, 8)]
+            elif op == 3:
+                lines = bytes(data).split(b"\r\n")
+                if len(lines) > 2:
+                    k = rnd.randrange(len(lines))
+                    lines.insert(k, lines[k])
+                    data = bytearray(b"\r\n".join(lines))
+            elif op == 4:
+                data = data[:pos]
+            else:
+                data[pos:pos] = bytes(rnd.randrange(256) for _ in range(rnd.randint(1, 16)))
+        return bytes(data)
+
+    cases = [mutate(rnd.choice(seeds)) for _ in range(n)]
+    problems, statuses = [], {}
+    lock = threading.Lock()
+
+    def run(items):
+        for payload in items:
+            try:
+                s = connect(port, timeout=3.0)
+                try:
+                    s.sendall(payload)
+                    s.shutdown(socket.SHUT_WR)
+                except OSError:
+                    pass
+                data, _ = read_all(s, 3.0)
+                s.close()
+                resps = parse_responses(data)
+            except Exception as e:  # noqa: BLE001
+                with lock:
+                    problems.append(f"{payload[:60]!r}: {e!r}")
+                continue
+            for st, hd, bd in resps:
+                with lock:
+                    statuses[st] = statuses.get(st, 0) + 1
+                if st >= 400:
+                    why = json_error_ok(st, hd, bd)
+                    if why:
+                        with lock:
+                            problems.append(f"{payload[:60]!r}: {st} {why}")
+                if st >= 500 and st not in (501, 503, 505):
+                    with lock:
+                        problems.append(f"{payload[:60]!r}: unexpected {st}")
+    threads = [threading.Thread(target=run, args=(cases[i::8],)) for i in range(8)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    print("# statuses: " + ", ".join(f"{k}: {v}" for k, v in sorted(statuses.items())), flush=True)
+    report(not problems, f"{n} mutated requests: every answer well-formed, every error a JSON body, no unexpected 5xx",
+           "; ".join(problems[:5]))
+    report(sum(statuses.values()) > n // 4, "...most of them were answered", f"{sum(statuses.values())} answers")
+    try:
+        resps, _ = exchange(port, b"GET /healthz HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+        up = [r[0] for r in resps] == [200]
+    except OSError as e:
+        up = False
+    report(up, "...and the daemon still serves", "no 200 from /healthz")
+
+
 def main():
     if len(sys.argv) < 3:
         print(__doc__)
@@ -767,7 +870,8 @@ def main():
     cmd, port, args = sys.argv[1], int(sys.argv[2]), sys.argv[3:]
     {"malformed": cmd_malformed, "valid": cmd_valid, "slowloris": cmd_slowloris, "slowbody": cmd_slowbody,
      "maxconn": cmd_maxconn, "metrics": cmd_metrics, "inflight": cmd_inflight,
-     "reload-inflight": cmd_reload_inflight, "early": cmd_early, "tlsleak": cmd_tlsleak}[cmd](port, *args)
+     "reload-inflight": cmd_reload_inflight, "early": cmd_early, "tlsleak": cmd_tlsleak,
+     "mutate": cmd_mutate}[cmd](port, *args)
     return 1 if failures else 0
 
 

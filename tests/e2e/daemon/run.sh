@@ -331,6 +331,7 @@ expect "then it is gone: 404" 404 not_found
 echo "== raw HTTP: malformed framing, limits, odd but valid requests"
 raw malformed "$PORT" "$TOKEN"
 raw valid "$PORT" "$TOKEN"
+raw mutate "$PORT" "$TOKEN" 3000
 raw metrics "$PORT"
 
 echo "== slow clients (header_timeout = body_timeout = ${HT}s)"
