@@ -46,6 +46,11 @@ int md_cedar_policies_load(const char *text, size_t len, const char *name, md_ce
 int md_cedar_policies_link(md_cedar_policies_t *p, const char *template_id, const char *new_id,
                            const char *principal, const char *resource, char *errbuf, size_t errlen);
 void md_cedar_policies_free(md_cedar_policies_t *p);
+/* The value of annotation @key on policy `policy_id` (key "id" for @id("...")), copied NUL-terminated
+ * into buf (cut to bufsz - 1 bytes, and at a NUL inside the value); NULL when the policy or the
+ * annotation does not exist.  Cedar never renames a policy after its @id: ids stay policy0..N-1. */
+const char *md_cedar_policy_annotation(const md_cedar_policies_t *p, const char *policy_id, const char *key,
+                                       char *buf, size_t bufsz);
 
 /* Load a schema: Cedar text format (json == 0) or JSON format (json != 0). */
 int md_cedar_schema_load(const char *text, size_t len, const char *name, int json, md_cedar_schema_t **out,

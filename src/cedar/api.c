@@ -63,6 +63,24 @@ void md_cedar_policies_free(md_cedar_policies_t *p)
     md_policyset_free((md_policyset_t *)p);
 }
 
+const char *md_cedar_policy_annotation(const md_cedar_policies_t *p, const char *policy_id, const char *key,
+                                       char *buf, size_t bufsz)
+{
+    const md_policy_t *pol;
+    if (p == NULL || policy_id == NULL || key == NULL || buf == NULL || bufsz == 0) return NULL;
+    pol = md_policyset_find((const md_policyset_t *)p, md_str_c(policy_id));
+    if (pol == NULL) return NULL;
+    for (uint32_t i = 0; i < pol->nannotations; i++) {
+        const md_annotation_t *a = &pol->annotations[i];
+        if (!md_str_eqc(a->key, key)) continue;
+        size_t n = a->value.n < bufsz - 1 ? a->value.n : bufsz - 1;
+        memcpy(buf, a->value.p, n);
+        buf[n] = '\0';
+        return buf;
+    }
+    return NULL;
+}
+
 int md_cedar_schema_load(const char *text, size_t len, const char *name, int json, md_cedar_schema_t **out,
                          char *errbuf, size_t errlen)
 {

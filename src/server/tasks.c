@@ -181,6 +181,33 @@ static void start_job_free(start_job_t *j)
     free(j);
 }
 
+/*
+ * The policies that decided, for the log: "policy2 (prod-needs-dpop)" for
+ * each reason in the authorizer's answer (the @id annotation when there is
+ * one), into buf.  Best effort: the answer's JSON as it is otherwise.
+ */
+static const char *decided_by(const md_policies_t *pol, const char *answer, char *buf, size_t bufsz)
+{
+    json_t *doc = answer ? json_loads(answer, 0, NULL) : NULL, *reasons = json_object_get(doc, "reasons");
+    size_t off = 0;
+    buf[0] = '\0';
+    for (size_t i = 0; json_is_array(reasons) && i < json_array_size(reasons) && off + 1 < bufsz; i++) {
+        const char *id = json_string_value(json_array_get(reasons, i));
+        char name[128];
+        if (id == NULL) continue;
+        const char *ann = md_cedar_policy_annotation(pol->set, id, "id", name, sizeof(name));
+        int n = snprintf(buf + off, bufsz - off, "%s%s%s%s%s", off ? ", " : "", id, ann ? " (" : "",
+                         ann ? ann : "", ann ? ")" : "");
+        if (n < 0 || (size_t)n >= bufsz - off) break;
+        off += (size_t)n;
+    }
+    if (off == 0)
+        snprintf(buf, bufsz, "%s",
+                 json_is_array(reasons) ? "no policy (default deny)" : (answer ? answer : "-"));
+    json_decref(doc);
+    return buf;
+}
+
 /* The agent as a Cedar entity (Mandate::Agent; labels as tags). */
 static json_t *agent_entity(const md_entry_t *e)
 {
@@ -277,8 +304,9 @@ static bool decide_start(md_http_req_t *req, start_job_t *j, int64_t now)
                       req->id);
         goto out;
     }
-    md_log(MD_LOG_INFO, req->id, "start_task %s for %s: %s %s", j->audience, e->spiffe_id,
-           rc == MD_CEDAR_ALLOW ? "allow" : "deny", answer ? answer : "");
+    char why[512];
+    md_log(MD_LOG_INFO, req->id, "start_task %s for %s: %s by %s", j->audience, e->spiffe_id,
+           rc == MD_CEDAR_ALLOW ? "allow" : "deny", decided_by(pol, answer, why, sizeof(why)));
     md_metrics_decision(rc == MD_CEDAR_ALLOW ? MD_DECISION_ALLOW : MD_DECISION_DENY);
     if (rc != MD_CEDAR_ALLOW) {
         md_http_error(req, 403, "access_denied", "the policy does not allow this agent to start this task");
@@ -1349,8 +1377,10 @@ static bool decide_delegate(md_http_req_t *req, const md_entry_t *parent_agent, 
                     req->id);
         goto out;
     }
-    md_log(MD_LOG_INFO, req->id, "delegate %s from %s to %s: %s %s", hex, parent_agent->spiffe_id,
-           child_agent->spiffe_id, rc == MD_CEDAR_ALLOW ? "allow" : "deny", answer ? answer : "");
+    char why[512];
+    md_log(MD_LOG_INFO, req->id, "delegate %s from %s to %s: %s by %s", hex, parent_agent->spiffe_id,
+           child_agent->spiffe_id, rc == MD_CEDAR_ALLOW ? "allow" : "deny",
+           decided_by(pol, answer, why, sizeof(why)));
     md_metrics_decision(rc == MD_CEDAR_ALLOW ? MD_DECISION_ALLOW : MD_DECISION_DENY);
     if (rc != MD_CEDAR_ALLOW) {
         oauth_error(req, 400, "invalid_grant", "the policy does not allow delegating this task to %s",

@@ -146,13 +146,34 @@ static void test_threads_share_one_set(void **state)
     }
 }
 
+static void test_annotations(void **state)
+{
+    const char text[] = "@id(\"alice-reads\") @owner(\"sec\") @flag\n"
+                        "permit(principal, action, resource);\n"
+                        "forbid(principal, action, resource);\n";
+    md_cedar_policies_t *p = NULL;
+    char err[256], buf[64], small[4];
+    (void)state;
+    assert_int_equal(md_cedar_policies_load(text, strlen(text), "a.cedar", &p, err, sizeof(err)), 0);
+    assert_string_equal(md_cedar_policy_annotation(p, "policy0", "id", buf, sizeof(buf)), "alice-reads");
+    assert_string_equal(md_cedar_policy_annotation(p, "policy0", "owner", buf, sizeof(buf)), "sec");
+    assert_string_equal(md_cedar_policy_annotation(p, "policy0", "flag", buf, sizeof(buf)), "");
+    assert_string_equal(md_cedar_policy_annotation(p, "policy0", "id", small, sizeof(small)),
+                        "ali"); /* cut */
+    assert_null(md_cedar_policy_annotation(p, "policy0", "missing", buf, sizeof(buf)));
+    assert_null(md_cedar_policy_annotation(p, "policy1", "id", buf, sizeof(buf)));     /* no annotation */
+    assert_null(md_cedar_policy_annotation(p, "alice-reads", "id", buf, sizeof(buf))); /* @id is no id */
+    assert_null(md_cedar_policy_annotation(p, "policy9", "id", buf, sizeof(buf)));
+    assert_null(md_cedar_policy_annotation(NULL, "policy0", "id", buf, sizeof(buf)));
+    md_cedar_policies_free(p);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_decisions),
-        cmocka_unit_test(test_link),
-        cmocka_unit_test(test_errors),
-        cmocka_unit_test(test_threads_share_one_set),
+        cmocka_unit_test(test_decisions),   cmocka_unit_test(test_link),
+        cmocka_unit_test(test_errors),      cmocka_unit_test(test_threads_share_one_set),
+        cmocka_unit_test(test_annotations),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }
