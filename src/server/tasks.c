@@ -223,19 +223,59 @@ static json_t *agent_entity(const md_entry_t *e)
     return o;
 }
 
+/*
+ * One Cedar decision: `action` by principal Mandate::Agent::<principal> on
+ * <rtype>::<rid>, with the context and entities given (borrowed), against the
+ * snapshot's policies and schema.  The outcome is logged as "<desc>: allow by
+ * policyN (its @id)" and counted.  Returns MD_CEDAR_ALLOW, MD_CEDAR_DENY,
+ * MD_ENOMEM, or MD_EINVAL when the request does not fit the schema (logged,
+ * counted as an error: the caller refuses).
+ */
+static int cedar_decide(md_http_req_t *req, const char *action, const char *principal, const char *rtype,
+                        const char *rid, const json_t *ents, json_t *ctx, const char *desc)
+{
+    md_policies_t *pol = req->snap->policies;
+    md_worker_t *w = req->conn->w;
+    json_t *request;
+    char *etext = NULL, *rtext = NULL, errbuf[1024], why[512];
+    md_cedar_entities_t *loaded = NULL;
+    const char *answer = NULL;
+    int rc = MD_ENOMEM;
+
+    request = json_pack("{s:{s:s, s:s}, s:{s:s, s:s}, s:{s:s, s:s}, s:O}", "principal", "type",
+                        "Mandate::Agent", "id", principal, "action", "type", "Mandate::Action", "id", action,
+                        "resource", "type", rtype, "id", rid, "context", ctx);
+    if (request == NULL || (etext = json_dumps(ents, JSON_COMPACT)) == NULL ||
+        (rtext = json_dumps(request, JSON_COMPACT)) == NULL ||
+        (w->cedar == NULL && (w->cedar = md_cedar_ctx_new()) == NULL))
+        goto out;
+    if (md_cedar_entities_load(etext, strlen(etext), action, pol->schema, &loaded, errbuf, sizeof(errbuf)) !=
+            0 ||
+        (rc = md_cedar_authorize_json(w->cedar, pol->set, loaded, pol->schema, rtext, strlen(rtext), &answer,
+                                      errbuf, sizeof(errbuf))) < 0) {
+        md_log(MD_LOG_ERROR, req->id, "%s: the request does not fit the schema: %s", action, errbuf);
+        md_metrics_decision(MD_DECISION_ERROR);
+        rc = MD_EINVAL;
+        goto out;
+    }
+    md_log(MD_LOG_INFO, req->id, "%s: %s by %s", desc, rc == MD_CEDAR_ALLOW ? "allow" : "deny",
+           decided_by(pol, answer, why, sizeof(why)));
+    md_metrics_decision(rc == MD_CEDAR_ALLOW ? MD_DECISION_ALLOW : MD_DECISION_DENY);
+out:
+    md_cedar_entities_free(loaded);
+    free(etext);
+    free(rtext);
+    json_decref(request);
+    return rc;
+}
+
 /* The Cedar decision on start_task.  true: allowed; false: answered (403/500). */
 static bool decide_start(md_http_req_t *req, start_job_t *j, int64_t now)
 {
     const md_entry_t *e = j->entry;
-    md_policies_t *pol = req->snap->policies;
-    md_worker_t *w = req->conn->w;
-    json_t *ents = json_array(), *agent = NULL;
-    json_t *ctx = NULL, *request = NULL;
-    char *etext = NULL, *rtext = NULL, errbuf[1024];
-    md_cedar_entities_t *loaded = NULL;
+    json_t *ents = json_array(), *agent = NULL, *ctx = NULL;
     const char *user_id = NULL;
     bool ok = false;
-    int rc;
 
     if (ents == NULL) goto oom;
     agent = agent_entity(e);
@@ -277,52 +317,27 @@ static bool decide_start(md_http_req_t *req, start_job_t *j, int64_t now)
     if (user_id != NULL)
         json_object_set_new(ctx, "user",
                             json_pack("{s:{s:s, s:s}}", "__entity", "type", "Mandate::User", "id", user_id));
-    request =
-        json_pack("{s:{s:s, s:s}, s:{s:s, s:s}, s:{s:s, s:s}, s:O}", "principal", "type", "Mandate::Agent",
-                  "id", e->spiffe_id, "action", "type", "Mandate::Action", "id", "start_task", "resource",
-                  "type", "Mandate::Service", "id", j->audience, "context", ctx);
-    if (request == NULL) goto oom;
-    etext = json_dumps(ents, JSON_COMPACT);
-    rtext = json_dumps(request, JSON_COMPACT);
-    if (etext == NULL || rtext == NULL) goto oom;
-    if (w->cedar == NULL && (w->cedar = md_cedar_ctx_new()) == NULL) goto oom;
-    if (md_cedar_entities_load(etext, strlen(etext), "start_task", pol->schema, &loaded, errbuf,
-                               sizeof(errbuf)) != 0) {
-        md_log(MD_LOG_ERROR, req->id, "start_task: the request's entities do not fit the schema: %s", errbuf);
-        md_metrics_decision(MD_DECISION_ERROR);
-        md_http_error(req, 403, "access_denied", "the policy could not decide; see the log (request %s)",
-                      req->id);
-        goto out;
+    {
+        char desc[600];
+        snprintf(desc, sizeof(desc), "start_task %.255s for %.300s", j->audience, e->spiffe_id);
+        int rc =
+            cedar_decide(req, "start_task", e->spiffe_id, "Mandate::Service", j->audience, ents, ctx, desc);
+        if (rc == MD_ENOMEM) goto oom;
+        if (rc == MD_EINVAL)
+            md_http_error(req, 403, "access_denied", "the policy could not decide; see the log (request %s)",
+                          req->id);
+        else if (rc != MD_CEDAR_ALLOW)
+            md_http_error(req, 403, "access_denied",
+                          "the policy does not allow this agent to start this task");
+        else
+            ok = true;
     }
-    const char *answer = NULL;
-    rc = md_cedar_authorize_json(w->cedar, pol->set, loaded, pol->schema, rtext, strlen(rtext), &answer,
-                                 errbuf, sizeof(errbuf));
-    if (rc < 0) {
-        md_log(MD_LOG_ERROR, req->id, "start_task: the request does not fit the schema: %s", errbuf);
-        md_metrics_decision(MD_DECISION_ERROR);
-        md_http_error(req, 403, "access_denied", "the policy could not decide; see the log (request %s)",
-                      req->id);
-        goto out;
-    }
-    char why[512];
-    md_log(MD_LOG_INFO, req->id, "start_task %s for %s: %s by %s", j->audience, e->spiffe_id,
-           rc == MD_CEDAR_ALLOW ? "allow" : "deny", decided_by(pol, answer, why, sizeof(why)));
-    md_metrics_decision(rc == MD_CEDAR_ALLOW ? MD_DECISION_ALLOW : MD_DECISION_DENY);
-    if (rc != MD_CEDAR_ALLOW) {
-        md_http_error(req, 403, "access_denied", "the policy does not allow this agent to start this task");
-        goto out;
-    }
-    ok = true;
     goto out;
 oom:
     md_http_error_oom(req);
 out:
-    md_cedar_entities_free(loaded);
-    free(etext);
-    free(rtext);
     json_decref(ents);
     json_decref(ctx);
-    json_decref(request);
     return ok;
 }
 
@@ -1335,14 +1350,9 @@ static bool decide_delegate(md_http_req_t *req, const md_entry_t *parent_agent, 
                             const md_mandate_t *m, const md_scope_t *scope, int64_t ttl, unsigned depth,
                             int64_t now)
 {
-    md_policies_t *pol = req->snap->policies;
-    md_worker_t *w = req->conn->w;
-    char hex[MD_TASK_ID_HEX_LEN + 1], errbuf[1024], *etext = NULL, *rtext = NULL;
-    json_t *ents = json_array(), *ctx = NULL, *request = NULL;
-    md_cedar_entities_t *loaded = NULL;
-    const char *answer = NULL;
+    char hex[MD_TASK_ID_HEX_LEN + 1];
+    json_t *ents = json_array(), *ctx = NULL;
     bool ok = false;
-    int rc;
 
     md_task_id_hex(&m->task, hex);
     if (ents == NULL) goto oom;
@@ -1359,45 +1369,27 @@ static bool decide_delegate(md_http_req_t *req, const md_entry_t *parent_agent, 
                     (json_int_t)ttl, "depth", (json_int_t)depth, "now", "__extn", "fn", "datetime", "arg",
                     iso_time(req, now));
     if (ctx == NULL) goto oom;
-    request = json_pack("{s:{s:s, s:s}, s:{s:s, s:s}, s:{s:s, s:s}, s:O}", "principal", "type",
-                        "Mandate::Agent", "id", child_agent->spiffe_id, "action", "type", "Mandate::Action",
-                        "id", "delegate", "resource", "type", "Mandate::Task", "id", hex, "context", ctx);
-    if (request == NULL) goto oom;
-    etext = json_dumps(ents, JSON_COMPACT);
-    rtext = json_dumps(request, JSON_COMPACT);
-    if (etext == NULL || rtext == NULL) goto oom;
-    if (w->cedar == NULL && (w->cedar = md_cedar_ctx_new()) == NULL) goto oom;
-    if (md_cedar_entities_load(etext, strlen(etext), "delegate", pol->schema, &loaded, errbuf,
-                               sizeof(errbuf)) != 0 ||
-        (rc = md_cedar_authorize_json(w->cedar, pol->set, loaded, pol->schema, rtext, strlen(rtext), &answer,
-                                      errbuf, sizeof(errbuf))) < 0) {
-        md_log(MD_LOG_ERROR, req->id, "delegate: the request does not fit the schema: %s", errbuf);
-        md_metrics_decision(MD_DECISION_ERROR);
-        oauth_error(req, 400, "invalid_grant", "the policy could not decide; see the log (request %s)",
-                    req->id);
-        goto out;
+    {
+        char desc[800];
+        snprintf(desc, sizeof(desc), "delegate %s from %.300s to %.300s", hex, parent_agent->spiffe_id,
+                 child_agent->spiffe_id);
+        int rc = cedar_decide(req, "delegate", child_agent->spiffe_id, "Mandate::Task", hex, ents, ctx, desc);
+        if (rc == MD_ENOMEM) goto oom;
+        if (rc == MD_EINVAL)
+            oauth_error(req, 400, "invalid_grant", "the policy could not decide; see the log (request %s)",
+                        req->id);
+        else if (rc != MD_CEDAR_ALLOW)
+            oauth_error(req, 400, "invalid_grant", "the policy does not allow delegating this task to %s",
+                        child_agent->spiffe_id);
+        else
+            ok = true;
     }
-    char why[512];
-    md_log(MD_LOG_INFO, req->id, "delegate %s from %s to %s: %s by %s", hex, parent_agent->spiffe_id,
-           child_agent->spiffe_id, rc == MD_CEDAR_ALLOW ? "allow" : "deny",
-           decided_by(pol, answer, why, sizeof(why)));
-    md_metrics_decision(rc == MD_CEDAR_ALLOW ? MD_DECISION_ALLOW : MD_DECISION_DENY);
-    if (rc != MD_CEDAR_ALLOW) {
-        oauth_error(req, 400, "invalid_grant", "the policy does not allow delegating this task to %s",
-                    child_agent->spiffe_id);
-        goto out;
-    }
-    ok = true;
     goto out;
 oom:
     md_http_error_oom(req);
 out:
-    md_cedar_entities_free(loaded);
-    free(etext);
-    free(rtext);
     json_decref(ents);
     json_decref(ctx);
-    json_decref(request);
     return ok;
 }
 
