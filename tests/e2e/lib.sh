@@ -47,3 +47,38 @@ expect_error() {
     shift
     if is_error "$@"; then ok "$name"; else bad "$name" "want $1 $2${3+ \"$3\"}, got $code $body"; fi
 }
+
+# waitfor PID: wait (at most 15 s) for this shell's child PID to exit; sets $rc to its status, or
+# "running".  (Not in $(...): a subshell cannot wait for this shell's children.)
+waitfor() {
+    i=0
+    while kill -0 "$1" 2>/dev/null; do
+        i=$((i + 1))
+        if [ $i -gt 150 ]; then
+            rc=running
+            return
+        fi
+        sleep 0.1
+    done
+    wait "$1"
+    rc=$?
+}
+
+# await_daemon NAME PID URL [SOCKET] [CURL ARGS...]: wait (at most 15 s) until URL/healthz answers and,
+# when SOCKET is not empty, that Unix socket exists; `bad` with $T/NAME.log and return 1 when the daemon
+# died or did not come up.
+await_daemon() {
+    aname=$1 apid=$2 aurl=$3 asock=${4:-}
+    shift 3
+    [ $# -gt 0 ] && shift
+    i=0
+    while ! curl -s -o /dev/null --max-time 1 "$@" "$aurl/healthz" || { [ -n "$asock" ] && [ ! -S "$asock" ]; }; do
+        i=$((i + 1))
+        if [ $i -gt 150 ] || ! kill -0 "$apid" 2>/dev/null; then
+            bad "$aname: daemon did not start" "$(cat "$T/$aname.log")"
+            return 1
+        fi
+        sleep 0.1
+    done
+    return 0
+}

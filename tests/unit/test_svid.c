@@ -163,46 +163,7 @@ static const char *answer(char *buf, size_t cap, int status, const char *body)
 
 /* ---------------------------------------------------------------- running the command */
 
-typedef struct run {
-    int rc;
-    char out[8192];
-    char err[8192];
-} run_t;
-
-static void slurp(FILE *f, char *buf, size_t cap)
-{
-    rewind(f);
-    size_t n = fread(buf, 1, cap - 1, f);
-    buf[n] = '\0';
-    fclose(f);
-}
-
-/* md_cmd_svid(argv) with stdout and stderr captured. */
-static void run_argv(run_t *r, char **argv)
-{
-    int argc = 0;
-    while (argv[argc] != NULL)
-        argc++;
-    fflush(stdout);
-    fflush(stderr);
-    FILE *fo = tmpfile(), *fe = tmpfile();
-    assert_non_null(fo);
-    assert_non_null(fe);
-    int so = dup(1), se = dup(2);
-    dup2(fileno(fo), 1);
-    dup2(fileno(fe), 2);
-    r->rc = md_cmd_svid(argc, argv);
-    fflush(stdout);
-    fflush(stderr);
-    dup2(so, 1);
-    dup2(se, 2);
-    close(so);
-    close(se);
-    slurp(fo, r->out, sizeof(r->out));
-    slurp(fe, r->err, sizeof(r->err));
-}
-
-#define RUN(r, ...) run_argv(r, (char *[]){"svid", __VA_ARGS__, NULL})
+#define RUN(r, ...) run_argv(r, md_cmd_svid, (char *[]){"svid", __VA_ARGS__, NULL})
 
 /* ---------------------------------------------------------------- tests */
 

@@ -78,40 +78,16 @@ start() {
     scheme=http
     curlx=""
     grep -q '^  cert:' "$cfg" && scheme=https && curlx="--cacert $T/cert.pem"
-    i=0
     # shellcheck disable=SC2086
-    while ! curl -s -o /dev/null --max-time 1 $curlx "$scheme://127.0.0.1:$port/healthz"; do
-        i=$((i + 1))
-        if [ $i -gt 50 ] || ! kill -0 "$pid" 2>/dev/null; then
-            bad "$name: daemon did not start" "$(cat "$T/$name.log")"
-            return 1
-        fi
-        sleep 0.1
-    done
-    return 0
+    await_daemon "$name" "$pid" "$scheme://127.0.0.1:$port" "" $curlx
 }
 
-# stop PID: SIGTERM, wait up to 10 s; sets $rc to the exit status
+# stop PID: SIGTERM, wait up to 15 s; sets $rc to the exit status
 stop() {
     kill -TERM "$1" 2>/dev/null
     waitfor "$1"
 }
 
-# waitfor PID: wait up to 10 s for it to exit; sets $rc to its status (or "running").
-# (Not in $(...): a subshell cannot wait for this shell's children.)
-waitfor() {
-    i=0
-    while kill -0 "$1" 2>/dev/null; do
-        i=$((i + 1))
-        if [ $i -gt 100 ]; then
-            rc=running
-            return
-        fi
-        sleep 0.1
-    done
-    wait "$1"
-    rc=$?
-}
 
 # hup PID LOG: SIGHUP, then wait (up to 5 s) until the daemon logs how that reload ended
 hup() {

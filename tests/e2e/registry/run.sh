@@ -68,32 +68,9 @@ start() {
     pid=$!
     pids="$pids $pid"
     sport=$(sed -n 's/^listen: 127.0.0.1:\([0-9]*\)$/\1/p' "$cfg")
-    i=0
-    while ! curl -s -o /dev/null --max-time 1 "http://127.0.0.1:$sport/healthz"; do
-        i=$((i + 1))
-        if [ $i -gt 100 ] || ! kill -0 "$pid" 2>/dev/null; then
-            bad "$name: daemon did not start" "$(cat "$T/$name.log")"
-            return 1
-        fi
-        sleep 0.1
-    done
-    return 0
+    await_daemon "$name" "$pid" "http://127.0.0.1:$sport"
 }
 
-# waitfor PID: up to 10 s; sets $rc
-waitfor() {
-    i=0
-    while kill -0 "$1" 2>/dev/null; do
-        i=$((i + 1))
-        if [ $i -gt 100 ]; then
-            rc=running
-            return
-        fi
-        sleep 0.1
-    done
-    wait "$1"
-    rc=$?
-}
 stop() {
     kill -TERM "$1" 2>/dev/null
     waitfor "$1"

@@ -164,30 +164,7 @@ start() {
     pids="$pids $pid"
     sport=$(sed -n 's/^listen: 127.0.0.1:\([0-9]*\)$/\1/p' "$cfg")
     ssock=$(sed -n 's/^  socket: //p' "$cfg")
-    i=0
-    while ! curl -s -o /dev/null --max-time 1 "http://127.0.0.1:$sport/healthz" || [ ! -S "$ssock" ]; do
-        i=$((i + 1))
-        if [ $i -gt 150 ] || ! kill -0 "$pid" 2>/dev/null; then
-            bad "$name: daemon did not start" "$(cat "$T/$name.log")"
-            return 1
-        fi
-        sleep 0.1
-    done
-    return 0
-}
-# waitfor PID: until it exits (at most 15 s); sets $rc ("running" if it did not)
-waitfor() {
-    i=0
-    while kill -0 "$1" 2>/dev/null; do
-        i=$((i + 1))
-        if [ $i -gt 150 ]; then
-            rc=running
-            return
-        fi
-        sleep 0.1
-    done
-    wait "$1"
-    rc=$?
+    await_daemon "$name" "$pid" "http://127.0.0.1:$sport" "$ssock"
 }
 # parse: $resp (the client's two lines) -> $code, $body
 parse() {
